@@ -1,0 +1,173 @@
+"""The designer's template guide: what partners download to design for a case.
+
+Drawn from the template's geometry alone (see :mod:`preflight.geometry`): the bleed area
+shaded, the cut line (trim), the safe line, and every cutout with its keep-out margin. The PNG
+is at print size (canvas px at the print dpi); the SVG is in millimetres.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+from PIL import Image, ImageDraw, ImageFont
+
+from preflight.geometry import Box, mm_to_px
+from preflight.templates import Cutout, Template
+
+__all__ = ["render_guide_png", "render_guide_svg"]
+
+_BLEED_FILL = (255, 228, 225)
+_CUT = (220, 30, 30)
+_SAFE = (20, 120, 220)
+_CUTOUT = (40, 40, 40)
+_KEEP_OUT = (240, 150, 0)
+_TEXT = (60, 60, 60)
+
+
+@dataclass(frozen=True)
+class _Legend:
+    cut: str = "cut line (trim)"
+    safe: str = "safe line: keep text and faces inside"
+    bleed: str = "bleed: extend the background to the edge"
+    keep_out: str = "camera keep-out: nothing important here"
+
+
+def _cutout_box(template: Template, cut: Cutout, grow_mm: float = 0.0) -> Box:
+    return template.mm_box(
+        cut.x_mm - grow_mm,
+        cut.y_mm - grow_mm,
+        cut.width_mm + 2 * grow_mm,
+        cut.height_mm + 2 * grow_mm,
+    )
+
+
+def _cutout_radius_px(template: Template, cut: Cutout, grow_mm: float = 0.0) -> float:
+    if cut.shape == "circle":
+        return mm_to_px(cut.width_mm / 2 + grow_mm, template.print_dpi)
+    if cut.shape == "rounded_rect":
+        return mm_to_px(cut.corner_radius_mm + grow_mm, template.print_dpi)
+    return mm_to_px(grow_mm, template.print_dpi)
+
+
+def _xy(box: Box) -> tuple[float, float, float, float]:
+    # Pillow's rectangle is inclusive of both ends; our boxes are half-open.
+    return (box.x, box.y, box.right - 1, box.bottom - 1)
+
+
+def _dashed_rounded_rect(
+    draw: ImageDraw.ImageDraw, box: Box, radius: float, colour: tuple[int, int, int], width: int
+) -> None:
+    # Pillow draws no dashed lines: draw the outline on a mask and keep every other dash.
+    mask = Image.new("L", draw.im.size, 0)  # type: ignore[attr-defined]
+    ImageDraw.Draw(mask).rounded_rectangle(_xy(box), radius=radius, outline=255, width=width)
+    dash = max(4, width * 4)
+    pattern = Image.new("L", mask.size, 0)
+    pattern_draw = ImageDraw.Draw(pattern)
+    for offset in range(0, mask.width + mask.height, 2 * dash):
+        pattern_draw.line([(offset, 0), (offset - mask.height, mask.height)], fill=255, width=dash)
+    dashed = Image.new("L", mask.size, 0)
+    dashed.paste(mask, (0, 0), pattern)
+    draw.bitmap((0, 0), dashed, fill=colour)
+
+
+def render_guide_png(template: Template) -> bytes:
+    """The guide as a PNG at print size, with 300 dpi resolution tags."""
+    width, height = template.canvas_size_px
+    dpi = template.print_dpi
+    image = Image.new("RGB", (width, height), _BLEED_FILL)
+    draw = ImageDraw.Draw(image)
+    line = max(2, round(mm_to_px(0.3, dpi)))
+    trim = template.trim_box
+    radius = mm_to_px(template.corner_radius_mm, dpi)
+    draw.rounded_rectangle(_xy(trim), radius=radius, fill=(255, 255, 255))
+    draw.rounded_rectangle(_xy(trim), radius=radius, outline=_CUT, width=line)
+    safe_radius = max(0.0, radius - mm_to_px(template.safe_inset_mm, dpi))
+    _dashed_rounded_rect(draw, template.safe_box, safe_radius, _SAFE, line)
+    for cut in template.cutouts:
+        keep = _cutout_box(template, cut, cut.keep_out_mm)
+        _dashed_rounded_rect(
+            draw, keep, _cutout_radius_px(template, cut, cut.keep_out_mm), _KEEP_OUT, line
+        )
+        box = _cutout_box(template, cut)
+        draw.rounded_rectangle(
+            _xy(box), radius=_cutout_radius_px(template, cut), fill=(200, 200, 200),
+            outline=_CUTOUT, width=line,
+        )
+    font = ImageFont.load_default(size=max(12, round(mm_to_px(2.2, dpi))))
+    legend = _Legend()
+    x = trim.x + mm_to_px(template.safe_inset_mm + 1.5, dpi)
+    y = trim.bottom - mm_to_px(template.safe_inset_mm + 16, dpi)
+    step = mm_to_px(3.2, dpi)
+    lines = [
+        (f"{template.name} — {template.id}", _TEXT),
+        (f"canvas {width}×{height} px at {dpi} dpi; trim {template.trim_width_mm}×"
+         f"{template.trim_height_mm} mm; bleed {template.bleed_mm} mm", _TEXT),
+        (legend.cut, _CUT),
+        (legend.safe, _SAFE),
+        (legend.keep_out, _KEEP_OUT),
+    ]
+    for i, (text, colour) in enumerate(lines):
+        draw.text((x, y + i * step), text, fill=colour, font=font)
+    out = io.BytesIO()
+    image.save(out, format="PNG", dpi=(dpi, dpi), optimize=False)
+    return out.getvalue()
+
+
+def _svg_shape(template: Template, cut: Cutout, grow: float, attrs: str) -> str:
+    off = template.bleed_mm
+    x, y = cut.x_mm - grow + off, cut.y_mm - grow + off
+    w, h = cut.width_mm + 2 * grow, cut.height_mm + 2 * grow
+    if cut.shape == "circle":
+        return (f'<circle cx="{x + w / 2:.3f}" cy="{y + h / 2:.3f}" r="{w / 2:.3f}" {attrs}/>')
+    r = cut.corner_radius_mm + grow if cut.shape == "rounded_rect" else grow
+    return (f'<rect x="{x:.3f}" y="{y:.3f}" width="{w:.3f}" height="{h:.3f}" rx="{r:.3f}" '
+            f'{attrs}/>')
+
+
+def render_guide_svg(template: Template) -> bytes:
+    """The guide as SVG in millimetres (1 user unit = 1 mm), canvas = bleed box."""
+    b = template.bleed_mm
+    cw, ch = template.trim_width_mm + 2 * b, template.trim_height_mm + 2 * b
+    tw, th = template.trim_width_mm, template.trim_height_mm
+    s = template.safe_inset_mm
+    r = template.corner_radius_mm
+    legend = _Legend()
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{cw:.3f}mm" height="{ch:.3f}mm" '
+        f'viewBox="0 0 {cw:.3f} {ch:.3f}">',
+        f"<title>{escape(template.name)} ({escape(template.id)}) print template</title>",
+        f'<rect id="bleed" x="0" y="0" width="{cw:.3f}" height="{ch:.3f}" fill="#ffe4e1"/>',
+        f'<rect id="trim" x="{b:.3f}" y="{b:.3f}" width="{tw:.3f}" height="{th:.3f}" '
+        f'rx="{r:.3f}" fill="#ffffff" stroke="#dc1e1e" stroke-width="0.3"/>',
+        f'<rect id="safe" x="{b + s:.3f}" y="{b + s:.3f}" width="{tw - 2 * s:.3f}" '
+        f'height="{th - 2 * s:.3f}" rx="{max(0.0, r - s):.3f}" fill="none" stroke="#1478dc" '
+        'stroke-width="0.3" stroke-dasharray="1.2 1.2"/>',
+    ]
+    for i, cut in enumerate(template.cutouts):
+        parts.append(_svg_shape(
+            template, cut, cut.keep_out_mm,
+            f'id="keep-out-{i}" fill="none" stroke="#f09600" stroke-width="0.3" '
+            'stroke-dasharray="1.2 1.2"',
+        ))
+        parts.append(_svg_shape(
+            template, cut, 0.0,
+            f'id="cutout-{i}" fill="#c8c8c8" stroke="#282828" stroke-width="0.3"',
+        ))
+    text_x = b + s + 1.5
+    text_y = b + th - s - 14
+    for i, (text, colour) in enumerate([
+        (f"{template.name} — {template.id}", "#3c3c3c"),
+        (legend.cut, "#dc1e1e"),
+        (legend.safe, "#1478dc"),
+        (legend.bleed, "#b05050"),
+        (legend.keep_out, "#f09600"),
+    ]):
+        parts.append(
+            f'<text x="{text_x:.2f}" y="{text_y + i * 3:.2f}" font-family="sans-serif" '
+            f'font-size="2.2" fill="{colour}">{escape(text)}</text>'
+        )
+    parts.append("</svg>")
+    return ("\n".join(parts) + "\n").encode("utf-8")

@@ -1,0 +1,388 @@
+"""Safe artwork loading: limits before decoding, formats by content, one working mode out.
+
+Order matters (untrusted bytes): size cap → magic-byte sniffing against an allow-list → header
+parse (lazy) → pixel-count cap → integrity check (PNG CRCs) → decode → EXIF orientation (our own
+code: Pillow's helper raises on some malformed EXIF) → normalisation to a working mode.
+Every failure is a typed :mod:`preflight.errors` error with one sentence a partner can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from preflight.color import describe_icc
+from preflight.errors import (
+    CorruptImage,
+    FileTooLarge,
+    ImageTooLarge,
+    InvalidProfile,
+    UnsupportedColorMode,
+    UnsupportedFormat,
+)
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "Artwork",
+    "ArtworkFacts",
+    "LoadLimits",
+    "load_artwork",
+    "load_artwork_bytes",
+    "sniff_format",
+]
+
+# PNG (lossless, alpha), JPEG (photos), TIFF (print industry's raster exchange format, CMYK).
+# Everything else is refused: each extra decoder is attack surface, and formats such as GIF
+# (256 colours) or WebP/HEIC (lossy screen formats, patchy ICC support) are not print masters.
+ALLOWED_FORMATS = ("PNG", "JPEG", "TIFF")
+
+# Pillow refuses images above 2 × MAX_IMAGE_PIXELS outright; our own cap must stay below that
+# so that every refusal is ours, with our message.
+PILLOW_HARD_PIXEL_LIMIT = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
+    (b"\xff\xd8\xff", 0, "JPEG"),
+    (b"II*\x00", 0, "TIFF"),
+    (b"MM\x00*", 0, "TIFF"),
+    (b"II+\x00", 0, "BigTIFF"),
+    (b"MM\x00+", 0, "BigTIFF"),
+    (b"GIF8", 0, "GIF"),
+    (b"BM", 0, "BMP"),
+    (b"%PDF", 0, "PDF"),
+    (b"8BPS", 0, "Photoshop PSD"),
+    (b"%!PS", 0, "PostScript/EPS"),
+    (b"\xc5\xd0\xd3\xc6", 0, "EPS"),
+    (b"PK\x03\x04", 0, "ZIP archive"),
+    (b"\x00\x00\x00\x0cjP  ", 0, "JPEG 2000"),
+    (b"WEBP", 8, "WebP"),
+    (b"ftypheic", 4, "HEIC"),
+    (b"ftypheix", 4, "HEIC"),
+    (b"ftypmif1", 4, "HEIF"),
+    (b"ftypavif", 4, "AVIF"),
+)
+
+_EXIF_ORIENTATION_TAG = 0x0112
+# EXIF orientation value → the Pillow transpose that displays the image upright.
+_ORIENTATION_FIX: dict[int, tuple[Image.Transpose, ...]] = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Caps applied before decoding. Callers take them from settings."""
+
+    max_file_bytes: int = 150 * 1024 * 1024
+    max_pixels: int = 120_000_000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_pixels <= PILLOW_HARD_PIXEL_LIMIT:
+            raise ValueError(f"max_pixels must be between 1 and {PILLOW_HARD_PIXEL_LIMIT}")
+        if self.max_file_bytes <= 0:
+            raise ValueError("max_file_bytes must be positive")
+
+
+@dataclass(frozen=True)
+class ArtworkFacts:
+    """What we learnt about the file; reported as the report's ``artwork`` section."""
+
+    file_name: str
+    file_bytes: int
+    sha256: str
+    format: str
+    width_px: int  # after EXIF orientation
+    height_px: int
+    mode: str  # as stored in the file
+    bits_per_sample: int
+    has_alpha: bool  # the alpha channel has at least one non-opaque pixel
+    profile_source: str  # "embedded" | "assumed-srgb" | "assumed-output" | "invalid-embedded"
+    profile_description: str | None
+    exif_orientation: int | None  # the raw tag, when present
+    exif_orientation_applied: bool
+    pages: int = 1
+    dpi_tag: tuple[float, float] | None = None  # reported only: resolution is computed, never read
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file_name,
+            "bytes": self.file_bytes,
+            "sha256": self.sha256,
+            "format": self.format,
+            "width_px": self.width_px,
+            "height_px": self.height_px,
+            "mode": self.mode,
+            "bits_per_sample": self.bits_per_sample,
+            "has_alpha": self.has_alpha,
+            "color_profile": {
+                "source": self.profile_source,
+                "description": self.profile_description,
+            },
+            "exif_orientation": self.exif_orientation,
+            "exif_orientation_applied": self.exif_orientation_applied,
+            "pages": self.pages,
+            "dpi_tag": list(self.dpi_tag) if self.dpi_tag else None,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class Artwork:
+    """Decoded, upright artwork in a working mode (RGB, RGBA, L, LA or CMYK)."""
+
+    facts: ArtworkFacts
+    image: Image.Image
+    icc_profile: bytes | None  # the source profile, when it is embedded and usable
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Name the format the first bytes announce (allowed or not), or ``None``."""
+    for magic, offset, name in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    stripped = head.lstrip()[:256].lower()
+    if stripped.startswith(b"<svg") or (stripped.startswith(b"<?xml") and b"<svg" in head.lower()):
+        return "SVG"
+    return None
+
+
+def load_artwork(path: Path, limits: LoadLimits | None = None) -> Artwork:
+    """Load artwork from a file; see :func:`load_artwork_bytes`."""
+    limits = limits or LoadLimits()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CorruptImage(f"{path.name}: the file cannot be read ({exc.strerror}).") from exc
+    if size > limits.max_file_bytes:
+        raise FileTooLarge(_too_big_message(path.name, size, limits.max_file_bytes))
+    with path.open("rb") as handle:
+        data = handle.read(limits.max_file_bytes + 1)  # the file may grow while we read
+    return load_artwork_bytes(data, path.name, limits)
+
+
+def _too_big_message(name: str, size: int, limit: int) -> str:
+    return (
+        f"{name}: the file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB. "
+        "Export a smaller file (at 300 ppi a case never needs more)."
+    )
+
+
+def load_artwork_bytes(data: bytes, file_name: str, limits: LoadLimits | None = None) -> Artwork:
+    """Validate and decode untrusted image bytes into an upright :class:`Artwork`."""
+    limits = limits or LoadLimits()
+    if len(data) > limits.max_file_bytes:
+        raise FileTooLarge(_too_big_message(file_name, len(data), limits.max_file_bytes))
+    if not data:
+        raise CorruptImage(f"{file_name}: the file is empty.")
+    sniffed = sniff_format(data[:512])
+    if sniffed not in ALLOWED_FORMATS:
+        what = f"a {sniffed} file" if sniffed else "not an image we recognise"
+        raise UnsupportedFormat(
+            f"{file_name}: this is {what}; accepted formats are PNG, JPEG and TIFF "
+            "(recognised by content, not by file name). Export the artwork as PNG or TIFF."
+        )
+
+    image = _open_header(data, file_name, sniffed)
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise CorruptImage(f"{file_name}: the header declares an empty image ({width}×{height}).")
+    if width * height > limits.max_pixels:
+        raise ImageTooLarge(
+            f"{file_name}: {width}×{height} px is {width * height / 1e6:.0f} megapixels; the "
+            f"limit is {limits.max_pixels / 1e6:.0f} megapixels. Reduce it to the template's "
+            "size at 300 ppi."
+        )
+    if sniffed == "PNG":
+        _verify_png(data, file_name)
+    image = _decode(image, file_name)
+    return _normalise(image, data, file_name, sniffed)
+
+
+def _open_header(data: bytes, file_name: str, sniffed: str) -> Image.Image:
+    # A JPEG from a phone camera may be an MPO (several frames); Pillow names it "MPO".
+    formats = ["JPEG", "MPO"] if sniffed == "JPEG" else [sniffed]
+    try:
+        with warnings.catch_warnings():
+            # Our own pixel cap (checked next) replaces Pillow's warning; its hard error stays.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=formats)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(
+            f"{file_name}: the image declares more pixels than can be safely decoded ({exc})."
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptImage(
+            f"{file_name}: it starts like a {sniffed} file but its header cannot be read "
+            f"({_short(exc)}). Export it again."
+        ) from exc
+    if image.format not in ("PNG", "JPEG", "MPO", "TIFF"):
+        raise UnsupportedFormat(f"{file_name}: decoded as {image.format}, which is not accepted.")
+    return image
+
+
+def _verify_png(data: bytes, file_name: str) -> None:
+    # Pillow decodes a PNG whose chunk checksums are wrong without complaint; only verify()
+    # reads every chunk's CRC. A damaged file must not become a silently damaged print.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.open(io.BytesIO(data), formats=["PNG"]).verify()
+    except Exception as exc:  # any decoder complaint means "damaged file"
+        raise CorruptImage(
+            f"{file_name}: the PNG is damaged ({_short(exc)}). Export it again."
+        ) from exc
+
+
+def _decode(image: Image.Image, file_name: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+    except MemoryError as exc:
+        raise ImageTooLarge(f"{file_name}: not enough memory to decode this image.") from exc
+    except Exception as exc:  # truncated data, bad Huffman tables, libtiff errors, ...
+        raise CorruptImage(
+            f"{file_name}: the image data is damaged or incomplete ({_short(exc)}). "
+            "Export it again."
+        ) from exc
+    return image
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _bits_per_sample(image: Image.Image, data: bytes, fmt: str) -> int:
+    if fmt == "PNG" and len(data) > 24:
+        return data[24]  # IHDR bit depth: Pillow reduces 16-bit RGB PNGs without saying so
+    if fmt == "TIFF":
+        bits = getattr(image, "tag_v2", {}).get(258)
+        if isinstance(bits, tuple | list) and bits:
+            return int(bits[0])
+        if isinstance(bits, int):
+            return bits
+    if image.mode.startswith("I;16") or image.mode == "I":
+        return 16
+    return 1 if image.mode == "1" else 8
+
+
+def _exif_orientation(image: Image.Image) -> int | None:
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION_TAG)
+    except Exception:  # malformed EXIF: treat as absent rather than refuse the artwork
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _to_working_mode(image: Image.Image, file_name: str) -> Image.Image:
+    mode = image.mode
+    if mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        return image
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("P", "PA"):
+        has_transparency = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_transparency else "RGB")
+    if mode == "RGBX":
+        return image.convert("RGB")
+    if mode == "RGBa":
+        return image.convert("RGBA")
+    if mode == "La":
+        return image.convert("LA")
+    if mode == "YCbCr":
+        return image.convert("RGB")
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grey: keep the top 8 bits (the print file is 8 bits per channel).
+        values = np.asarray(image, dtype=np.uint32)
+        top = 65535 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255
+        scaled = (values * 255 + top // 2) // top
+        return Image.fromarray(scaled.clip(0, 255).astype(np.uint8), mode="L")
+    raise UnsupportedColorMode(
+        f"{file_name}: colour mode {mode} is not supported; save it as RGB, greyscale or CMYK."
+    )
+
+
+def _normalise(image: Image.Image, data: bytes, file_name: str, fmt: str) -> Artwork:
+    stored_mode = image.mode
+    bits = _bits_per_sample(image, data, fmt)
+    pages = getattr(image, "n_frames", 1)
+    notes: list[str] = []
+    if pages > 1:
+        notes.append(f"the file has {pages} pages or frames; only the first is used")
+    dpi = image.info.get("dpi")
+    dpi_tag = (float(dpi[0]), float(dpi[1])) if isinstance(dpi, tuple) and len(dpi) == 2 else None
+    icc = image.info.get("icc_profile") or None
+    orientation = _exif_orientation(image)
+
+    working = _to_working_mode(image, file_name)
+    applied = False
+    if orientation in _ORIENTATION_FIX:
+        for step in _ORIENTATION_FIX[orientation]:
+            working = working.transpose(step)
+        applied = True
+
+    has_alpha = False
+    if working.mode in ("RGBA", "LA"):
+        alpha_min, _ = working.getchannel("A").getextrema()
+        has_alpha = alpha_min < 255
+        if not has_alpha:  # an all-opaque alpha channel only costs time downstream
+            working = working.convert(working.mode[:-1])
+
+    base_mode = "CMYK" if working.mode == "CMYK" else ("L" if working.mode[0] == "L" else "RGB")
+    expected_space = {"CMYK": "CMYK", "L": "GRAY", "RGB": "RGB"}[base_mode]
+    profile_source, description, usable_icc = _profile_facts(icc, expected_space, base_mode)
+    if profile_source == "invalid-embedded":
+        notes.append(f"the embedded colour profile was ignored: {description}")
+
+    facts = ArtworkFacts(
+        file_name=file_name,
+        file_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        format="JPEG" if image.format == "MPO" else str(image.format),
+        width_px=working.width,
+        height_px=working.height,
+        mode=stored_mode,
+        bits_per_sample=bits,
+        has_alpha=has_alpha,
+        profile_source=profile_source,
+        profile_description=description,
+        exif_orientation=orientation,
+        exif_orientation_applied=applied,
+        pages=pages,
+        dpi_tag=dpi_tag,
+        notes=tuple(notes),
+    )
+    return Artwork(facts=facts, image=working, icc_profile=usable_icc)
+
+
+def _profile_facts(
+    icc: bytes | None, expected_space: str, base_mode: str
+) -> tuple[str, str | None, bytes | None]:
+    assumed = "assumed-output" if base_mode == "CMYK" else "assumed-srgb"
+    if icc is None:
+        return assumed, None, None
+    try:
+        info = describe_icc(icc)
+    except InvalidProfile as exc:
+        return "invalid-embedded", f"unreadable profile ({exc.message})", None
+    if info.color_space != expected_space:
+        return (
+            "invalid-embedded",
+            f"a {info.color_space} profile ({info.description}) on {expected_space} pixels",
+            None,
+        )
+    return "embedded", info.description, icc
