@@ -38,8 +38,9 @@ class PlacedArtwork:
     coverage: Image.Image
 
 
-CheckFunction = Callable[[PlacedArtwork, Template, ResolvedPlacement, CheckConfig],
-                         Iterable[Finding]]
+CheckFunction = Callable[
+    [PlacedArtwork, Template, ResolvedPlacement, CheckConfig], Iterable[Finding]
+]
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,7 @@ def check_low_resolution(
     need_short, need_long = sorted(minimum)
     if short_side >= need_short and long_side >= need_long:
         return
-    width, height = (
-        (short_side, long_side) if template.is_portrait else (long_side, short_side)
-    )
+    width, height = (short_side, long_side) if template.is_portrait else (long_side, short_side)
     need_w, need_h = (need_short, need_long) if template.is_portrait else (need_long, need_short)
     yield Finding(
         code="low-resolution",

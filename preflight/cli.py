@@ -23,7 +23,7 @@ from preflight.geometry import Placement
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
 from preflight.settings import Settings
-from preflight.templates import Catalog, Template, load_catalog
+from preflight.templates import Template, load_catalog
 
 __all__ = ["main"]
 
@@ -58,19 +58,32 @@ def _build_parser() -> argparse.ArgumentParser:
     target.add_argument("--template", metavar="ID", help="template id, e.g. iphone-15")
     target.add_argument("--sku", help="product SKU, resolved to its template")
     check.add_argument("--fit", choices=("cover", "contain"), default="cover")
-    check.add_argument("--rotate", type=float, default=0.0, metavar="DEG",
-                       help="rotation in degrees, clockwise")
-    check.add_argument("--scale", type=float, default=1.0, metavar="S",
-                       help="size relative to the fit (default 1)")
-    check.add_argument("--center", type=_parse_center, default=(0.5, 0.5), metavar="X,Y",
-                       help="artwork centre, 0–1 over the canvas (default 0.5,0.5)")
+    check.add_argument(
+        "--rotate", type=float, default=0.0, metavar="DEG", help="rotation in degrees, clockwise"
+    )
+    check.add_argument(
+        "--scale", type=float, default=1.0, metavar="S", help="size relative to the fit (default 1)"
+    )
+    check.add_argument(
+        "--center",
+        type=_parse_center,
+        default=(0.5, 0.5),
+        metavar="X,Y",
+        help="artwork centre, 0–1 over the canvas (default 0.5,0.5)",
+    )
     check.add_argument("--profile", metavar="NAME", help="output CMYK profile name")
-    check.add_argument("--intent", choices=[i.value for i in RenderingIntent],
-                       help="rendering intent (default relative)")
-    check.add_argument("--no-bpc", action="store_true",
-                       help="switch black point compensation off")
-    check.add_argument("--out", type=Path, metavar="DIR",
-                       help="folder for report.json and print.tif (default: no files)")
+    check.add_argument(
+        "--intent",
+        choices=[i.value for i in RenderingIntent],
+        help="rendering intent (default relative)",
+    )
+    check.add_argument("--no-bpc", action="store_true", help="switch black point compensation off")
+    check.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="folder for report.json and print.tif (default: no files)",
+    )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
     templates = sub.add_parser("templates", help="list the device templates")
@@ -156,13 +169,19 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 def _print_summary(report: dict[str, Any], out: Path | None) -> None:
     art, tpl, place = report["artwork"], report["template"], report["placement"]
     print(f"{report['status'].upper()}  {art['file']} → {tpl['id']} ({tpl['name']})")
-    print(f"  artwork   {art['format']} {art['width_px']}×{art['height_px']} px, {art['mode']}, "
-          f"profile: {art['color_profile']['description'] or art['color_profile']['source']}")
-    print(f"  canvas    {tpl['canvas_px']['width']}×{tpl['canvas_px']['height']} px at "
-          f"{tpl['print_dpi']} dpi (trim {tpl['trim_mm']['width']}×{tpl['trim_mm']['height']} mm"
-          f" + {tpl['bleed_mm']} mm bleed)")
-    print(f"  placement {place['fit']}, rotate {place['rotate_deg']}°, scale {place['scale']}, "
-          f"effective {place['effective_ppi']} ppi (print {tpl['print_dpi']} dpi)")
+    print(
+        f"  artwork   {art['format']} {art['width_px']}×{art['height_px']} px, {art['mode']}, "
+        f"profile: {art['color_profile']['description'] or art['color_profile']['source']}"
+    )
+    print(
+        f"  canvas    {tpl['canvas_px']['width']}×{tpl['canvas_px']['height']} px at "
+        f"{tpl['print_dpi']} dpi (trim {tpl['trim_mm']['width']}×{tpl['trim_mm']['height']} mm"
+        f" + {tpl['bleed_mm']} mm bleed)"
+    )
+    print(
+        f"  placement {place['fit']}, rotate {place['rotate_deg']}°, scale {place['scale']}, "
+        f"effective {place['effective_ppi']} ppi (print {tpl['print_dpi']} dpi)"
+    )
     for finding in report["findings"]:
         print(f"  [{finding['severity']}] {finding['code']}: {finding['message']}")
     if not report["findings"]:
@@ -177,12 +196,16 @@ def _cmd_templates(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps([t.to_dict() for t in catalog], indent=2))
         return EXIT_OK
-    print(f"{'ID':<26} {'FAMILY':<8} {'SUBSTRATE':<9} {'MODE':<9} {'CANVAS PX':>11}  "
-          f"{'MIN ARTWORK':>11}  SKUS")
+    print(
+        f"{'ID':<26} {'FAMILY':<8} {'SUBSTRATE':<9} {'MODE':<9} {'CANVAS PX':>11}  "
+        f"{'MIN ARTWORK':>11}  SKUS"
+    )
     for t in catalog:
         w, h = t.canvas_size_px
-        print(f"{t.id:<26} {t.family:<8} {t.substrate:<9} {t.print_mode:<9} {f'{w}×{h}':>11}  "
-              f"{f'{t.min_artwork_px.width}×{t.min_artwork_px.height}':>11}  {' '.join(t.skus)}")
+        print(
+            f"{t.id:<26} {t.family:<8} {t.substrate:<9} {t.print_mode:<9} {f'{w}×{h}':>11}  "
+            f"{f'{t.min_artwork_px.width}×{t.min_artwork_px.height}':>11}  {' '.join(t.skus)}"
+        )
     print(f"{len(catalog)} templates")
     return EXIT_OK
 

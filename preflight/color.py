@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -178,8 +178,14 @@ class ProfileLibrary:
             )
             return
         try:  # an output profile must convert *into* CMYK (needs the B2A tables)
-            _cached_transform(srgb_profile_bytes(), path.read_bytes(), "RGB", "CMYK",
-                              RenderingIntent.RELATIVE, True)
+            _cached_transform(
+                srgb_profile_bytes(),
+                path.read_bytes(),
+                "RGB",
+                "CMYK",
+                RenderingIntent.RELATIVE,
+                True,
+            )
         except InvalidProfile as exc:
             self.rejected.append(RejectedProfile(path, f"cannot be used for output: {exc}"))
             return
@@ -188,7 +194,7 @@ class ProfileLibrary:
     def names(self) -> list[str]:
         return sorted(self._profiles)
 
-    def __iter__(self) -> Iterable[OutputProfile]:
+    def __iter__(self) -> Iterator[OutputProfile]:
         return iter(self._profiles[name] for name in self.names())
 
     def get(self, name: str) -> OutputProfile:
@@ -242,8 +248,7 @@ def _cached_transform(
         )
     except (ImageCms.PyCMSError, OSError, ValueError) as exc:
         raise InvalidProfile(
-            f"LittleCMS cannot build a {in_mode}→{out_mode} transform with these profiles "
-            f"({exc})"
+            f"LittleCMS cannot build a {in_mode}→{out_mode} transform with these profiles ({exc})"
         ) from exc
     with _TRANSFORMS_LOCK:
         _TRANSFORMS[key] = transform
@@ -280,6 +285,9 @@ def convert_to_output(
         settings.black_point_compensation,
     )
     try:
-        return ImageCms.applyTransform(image.convert(transform.input_mode), transform)
+        converted = ImageCms.applyTransform(image.convert(transform.input_mode), transform)
     except (ImageCms.PyCMSError, ValueError) as exc:
         raise InvalidProfile(f"colour conversion failed: {exc}") from exc
+    if converted is None:  # only in-place transforms return None; we never ask for one
+        raise RuntimeError("LittleCMS returned no image")
+    return converted

@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         out = args.out / f"{Path(artwork).stem}--{template}"
         print(f"\n$ preflight check {samples[artwork]} --template {template} --out {out}")
-        worst = max(worst, cli_main(
-            ["check", str(samples[artwork]), "--template", template, "--out", str(out)]
-        ))
+        worst = max(
+            worst,
+            cli_main(["check", str(samples[artwork]), "--template", template, "--out", str(out)]),
+        )
     print(f"\nOpen {args.out}/*/print.tif (CMYK) and report.json to see the results.")
     return 0 if worst < 2 else worst
 

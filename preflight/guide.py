@@ -57,10 +57,10 @@ def _xy(box: Box) -> tuple[float, float, float, float]:
 
 
 def _dashed_rounded_rect(
-    draw: ImageDraw.ImageDraw, box: Box, radius: float, colour: tuple[int, int, int], width: int
+    image: Image.Image, box: Box, radius: float, colour: tuple[int, int, int], width: int
 ) -> None:
     # Pillow draws no dashed lines: draw the outline on a mask and keep every other dash.
-    mask = Image.new("L", draw.im.size, 0)  # type: ignore[attr-defined]
+    mask = Image.new("L", image.size, 0)
     ImageDraw.Draw(mask).rounded_rectangle(_xy(box), radius=radius, outline=255, width=width)
     dash = max(4, width * 4)
     pattern = Image.new("L", mask.size, 0)
@@ -69,7 +69,7 @@ def _dashed_rounded_rect(
         pattern_draw.line([(offset, 0), (offset - mask.height, mask.height)], fill=255, width=dash)
     dashed = Image.new("L", mask.size, 0)
     dashed.paste(mask, (0, 0), pattern)
-    draw.bitmap((0, 0), dashed, fill=colour)
+    image.paste(colour, (0, 0), dashed)
 
 
 def render_guide_png(template: Template) -> bytes:
@@ -84,16 +84,19 @@ def render_guide_png(template: Template) -> bytes:
     draw.rounded_rectangle(_xy(trim), radius=radius, fill=(255, 255, 255))
     draw.rounded_rectangle(_xy(trim), radius=radius, outline=_CUT, width=line)
     safe_radius = max(0.0, radius - mm_to_px(template.safe_inset_mm, dpi))
-    _dashed_rounded_rect(draw, template.safe_box, safe_radius, _SAFE, line)
+    _dashed_rounded_rect(image, template.safe_box, safe_radius, _SAFE, line)
     for cut in template.cutouts:
         keep = _cutout_box(template, cut, cut.keep_out_mm)
         _dashed_rounded_rect(
-            draw, keep, _cutout_radius_px(template, cut, cut.keep_out_mm), _KEEP_OUT, line
+            image, keep, _cutout_radius_px(template, cut, cut.keep_out_mm), _KEEP_OUT, line
         )
         box = _cutout_box(template, cut)
         draw.rounded_rectangle(
-            _xy(box), radius=_cutout_radius_px(template, cut), fill=(200, 200, 200),
-            outline=_CUTOUT, width=line,
+            _xy(box),
+            radius=_cutout_radius_px(template, cut),
+            fill=(200, 200, 200),
+            outline=_CUTOUT,
+            width=line,
         )
     font = ImageFont.load_default(size=max(12, round(mm_to_px(2.2, dpi))))
     legend = _Legend()
@@ -102,8 +105,11 @@ def render_guide_png(template: Template) -> bytes:
     step = mm_to_px(3.2, dpi)
     lines = [
         (f"{template.name} — {template.id}", _TEXT),
-        (f"canvas {width}×{height} px at {dpi} dpi; trim {template.trim_width_mm}×"
-         f"{template.trim_height_mm} mm; bleed {template.bleed_mm} mm", _TEXT),
+        (
+            f"canvas {width}×{height} px at {dpi} dpi; trim {template.trim_width_mm}×"
+            f"{template.trim_height_mm} mm; bleed {template.bleed_mm} mm",
+            _TEXT,
+        ),
         (legend.cut, _CUT),
         (legend.safe, _SAFE),
         (legend.keep_out, _KEEP_OUT),
@@ -120,10 +126,9 @@ def _svg_shape(template: Template, cut: Cutout, grow: float, attrs: str) -> str:
     x, y = cut.x_mm - grow + off, cut.y_mm - grow + off
     w, h = cut.width_mm + 2 * grow, cut.height_mm + 2 * grow
     if cut.shape == "circle":
-        return (f'<circle cx="{x + w / 2:.3f}" cy="{y + h / 2:.3f}" r="{w / 2:.3f}" {attrs}/>')
+        return f'<circle cx="{x + w / 2:.3f}" cy="{y + h / 2:.3f}" r="{w / 2:.3f}" {attrs}/>'
     r = cut.corner_radius_mm + grow if cut.shape == "rounded_rect" else grow
-    return (f'<rect x="{x:.3f}" y="{y:.3f}" width="{w:.3f}" height="{h:.3f}" rx="{r:.3f}" '
-            f'{attrs}/>')
+    return f'<rect x="{x:.3f}" y="{y:.3f}" width="{w:.3f}" height="{h:.3f}" rx="{r:.3f}" {attrs}/>'
 
 
 def render_guide_svg(template: Template) -> bytes:
@@ -147,24 +152,34 @@ def render_guide_svg(template: Template) -> bytes:
         'stroke-width="0.3" stroke-dasharray="1.2 1.2"/>',
     ]
     for i, cut in enumerate(template.cutouts):
-        parts.append(_svg_shape(
-            template, cut, cut.keep_out_mm,
-            f'id="keep-out-{i}" fill="none" stroke="#f09600" stroke-width="0.3" '
-            'stroke-dasharray="1.2 1.2"',
-        ))
-        parts.append(_svg_shape(
-            template, cut, 0.0,
-            f'id="cutout-{i}" fill="#c8c8c8" stroke="#282828" stroke-width="0.3"',
-        ))
+        parts.append(
+            _svg_shape(
+                template,
+                cut,
+                cut.keep_out_mm,
+                f'id="keep-out-{i}" fill="none" stroke="#f09600" stroke-width="0.3" '
+                'stroke-dasharray="1.2 1.2"',
+            )
+        )
+        parts.append(
+            _svg_shape(
+                template,
+                cut,
+                0.0,
+                f'id="cutout-{i}" fill="#c8c8c8" stroke="#282828" stroke-width="0.3"',
+            )
+        )
     text_x = b + s + 1.5
     text_y = b + th - s - 14
-    for i, (text, colour) in enumerate([
-        (f"{template.name} — {template.id}", "#3c3c3c"),
-        (legend.cut, "#dc1e1e"),
-        (legend.safe, "#1478dc"),
-        (legend.bleed, "#b05050"),
-        (legend.keep_out, "#f09600"),
-    ]):
+    for i, (text, colour) in enumerate(
+        [
+            (f"{template.name} — {template.id}", "#3c3c3c"),
+            (legend.cut, "#dc1e1e"),
+            (legend.safe, "#1478dc"),
+            (legend.bleed, "#b05050"),
+            (legend.keep_out, "#f09600"),
+        ]
+    ):
         parts.append(
             f'<text x="{text_x:.2f}" y="{text_y + i * 3:.2f}" font-family="sans-serif" '
             f'font-size="2.2" fill="{colour}">{escape(text)}</text>'

@@ -46,10 +46,10 @@ class JobRequest:
     """Everything one job needs. Give ``artwork_path`` or ``artwork_bytes`` + ``artwork_name``."""
 
     template: Template
-    placement: Placement = Placement()
-    color: ColorSettings = ColorSettings()
-    checks: CheckConfig = CheckConfig()
-    limits: LoadLimits = LoadLimits()
+    placement: Placement = field(default_factory=Placement)
+    color: ColorSettings = field(default_factory=ColorSettings)
+    checks: CheckConfig = field(default_factory=CheckConfig)
+    limits: LoadLimits = field(default_factory=LoadLimits)
     artwork_path: Path | None = None
     artwork_bytes: bytes | None = None
     artwork_name: str = "artwork"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +150,23 @@ class Artwork:
     icc_profile: bytes | None  # the source profile, when it is embedded and usable
 
 
+@contextmanager
+def _decoder_warnings(notes: list[str]) -> Iterator[None]:
+    """Record Pillow's warnings (corrupt EXIF, odd chunks...) as notes instead of raising.
+
+    Our own pixel cap replaces Pillow's decompression-bomb warning (its hard error stays).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        if issubclass(warning.category, Image.DecompressionBombWarning):
+            continue
+        text = f"decoder warning: {str(warning.message).strip()}"
+        if text not in notes:
+            notes.append(text)
+
+
 def sniff_format(head: bytes) -> str | None:
     """Name the format the first bytes announce (allowed or not), or ``None``."""
     for magic, offset, name in _MAGIC:
@@ -195,7 +214,8 @@ def load_artwork_bytes(data: bytes, file_name: str, limits: LoadLimits | None = 
             "(recognised by content, not by file name). Export the artwork as PNG or TIFF."
         )
 
-    image = _open_header(data, file_name, sniffed)
+    notes: list[str] = []
+    image = _open_header(data, file_name, sniffed, notes)
     width, height = image.size
     if width <= 0 or height <= 0:
         raise CorruptImage(f"{file_name}: the header declares an empty image ({width}×{height}).")
@@ -206,18 +226,16 @@ def load_artwork_bytes(data: bytes, file_name: str, limits: LoadLimits | None = 
             "size at 300 ppi."
         )
     if sniffed == "PNG":
-        _verify_png(data, file_name)
-    image = _decode(image, file_name)
-    return _normalise(image, data, file_name, sniffed)
+        _verify_png(data, file_name, notes)
+    image = _decode(image, file_name, notes)
+    return _normalise(image, data, file_name, sniffed, notes)
 
 
-def _open_header(data: bytes, file_name: str, sniffed: str) -> Image.Image:
+def _open_header(data: bytes, file_name: str, sniffed: str, notes: list[str]) -> Image.Image:
     # A JPEG from a phone camera may be an MPO (several frames); Pillow names it "MPO".
     formats = ["JPEG", "MPO"] if sniffed == "JPEG" else [sniffed]
     try:
-        with warnings.catch_warnings():
-            # Our own pixel cap (checked next) replaces Pillow's warning; its hard error stays.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _decoder_warnings(notes):
             image = Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(
@@ -233,12 +251,11 @@ def _open_header(data: bytes, file_name: str, sniffed: str) -> Image.Image:
     return image
 
 
-def _verify_png(data: bytes, file_name: str) -> None:
+def _verify_png(data: bytes, file_name: str, notes: list[str]) -> None:
     # Pillow decodes a PNG whose chunk checksums are wrong without complaint; only verify()
     # reads every chunk's CRC. A damaged file must not become a silently damaged print.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _decoder_warnings(notes):
             Image.open(io.BytesIO(data), formats=["PNG"]).verify()
     except Exception as exc:  # any decoder complaint means "damaged file"
         raise CorruptImage(
@@ -246,10 +263,9 @@ def _verify_png(data: bytes, file_name: str) -> None:
         ) from exc
 
 
-def _decode(image: Image.Image, file_name: str) -> Image.Image:
+def _decode(image: Image.Image, file_name: str, notes: list[str]) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _decoder_warnings(notes):
             image.load()
     except MemoryError as exc:
         raise ImageTooLarge(f"{file_name}: not enough memory to decode this image.") from exc
@@ -280,9 +296,10 @@ def _bits_per_sample(image: Image.Image, data: bytes, fmt: str) -> int:
     return 1 if image.mode == "1" else 8
 
 
-def _exif_orientation(image: Image.Image) -> int | None:
+def _exif_orientation(image: Image.Image, notes: list[str]) -> int | None:
     try:
-        value = image.getexif().get(_EXIF_ORIENTATION_TAG)
+        with _decoder_warnings(notes):
+            value = image.getexif().get(_EXIF_ORIENTATION_TAG)
     except Exception:  # malformed EXIF: treat as absent rather than refuse the artwork
         return None
     return value if isinstance(value, int) else None
@@ -316,17 +333,18 @@ def _to_working_mode(image: Image.Image, file_name: str) -> Image.Image:
     )
 
 
-def _normalise(image: Image.Image, data: bytes, file_name: str, fmt: str) -> Artwork:
+def _normalise(
+    image: Image.Image, data: bytes, file_name: str, fmt: str, notes: list[str]
+) -> Artwork:
     stored_mode = image.mode
     bits = _bits_per_sample(image, data, fmt)
     pages = getattr(image, "n_frames", 1)
-    notes: list[str] = []
     if pages > 1:
         notes.append(f"the file has {pages} pages or frames; only the first is used")
     dpi = image.info.get("dpi")
     dpi_tag = (float(dpi[0]), float(dpi[1])) if isinstance(dpi, tuple) and len(dpi) == 2 else None
     icc = image.info.get("icc_profile") or None
-    orientation = _exif_orientation(image)
+    orientation = _exif_orientation(image, notes)
 
     working = _to_working_mode(image, file_name)
     applied = False
@@ -337,8 +355,8 @@ def _normalise(image: Image.Image, data: bytes, file_name: str, fmt: str) -> Art
 
     has_alpha = False
     if working.mode in ("RGBA", "LA"):
-        alpha_min, _ = working.getchannel("A").getextrema()
-        has_alpha = alpha_min < 255
+        alpha_min = working.getchannel("A").getextrema()[0]
+        has_alpha = isinstance(alpha_min, int | float) and alpha_min < 255
         if not has_alpha:  # an all-opaque alpha channel only costs time downstream
             working = working.convert(working.mode[:-1])
 

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 # Where "no artwork" lands in each working mode: paper white (no ink).
-_WHITE = {"RGB": (255, 255, 255), "L": 255, "CMYK": (0, 0, 0, 0)}
+_WHITE: dict[str, int | tuple[int, ...]] = {"RGB": (255, 255, 255), "L": 255, "CMYK": (0, 0, 0, 0)}
 # Lanczos with a reducing gap: Pillow first reduces by a whole factor with a box filter, then
 # resamples; beyond a gap of 3 the result is indistinguishable from pure Lanczos and far cheaper.
 _REDUCING_GAP = 3.0
@@ -39,9 +39,9 @@ _TIFF_PREDICTOR_HORIZONTAL = {317: 2}
 class PlacedCanvas:
     """The artwork rendered on the canvas.
 
-    ``image`` is in the artwork's working mode (RGB/RGBA/L/LA/CMYK), uncovered pixels fully
-    transparent (or paper white for CMYK, which has no alpha). ``coverage`` is the opacity of
-    the artwork on each canvas pixel (L, 0–255): the placed shape times the artwork's alpha.
+    ``image`` is in the artwork's working mode (RGB/RGBA/L/LA/CMYK); uncovered pixels are
+    fully transparent in modes with alpha and paper white in the others. ``coverage`` is the
+    opacity of the artwork on each canvas pixel (L, 0–255): the placed shape times its alpha.
     """
 
     image: Image.Image
@@ -65,25 +65,68 @@ _CLOCKWISE = {
 
 
 def place_on_canvas(image: Image.Image, placed: ResolvedPlacement) -> PlacedCanvas:
-    """Render ``image`` on the canvas as ``placed`` describes."""
+    """Render ``image`` (a working mode) on the canvas as ``placed`` describes."""
     if image.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
         raise ValueError(f"place_on_canvas expects a working mode, got {image.mode}")
-    mode_with_alpha = {"RGB": "RGBA", "L": "LA"}.get(image.mode, image.mode)
-    work = image.convert(mode_with_alpha) if mode_with_alpha != image.mode else image
-
     turns, residual = _quarter_turns(placed.rotate_deg)
-    if turns:
-        work = work.transpose(_CLOCKWISE[turns])
+    work = image.transpose(_CLOCKWISE[turns]) if turns else image
+    if residual == 0.0:
+        return _place_axis_aligned(work, placed)
+    return _place_rotated(work, placed, residual)
 
-    # Resize to the target scale with an antialiasing filter.
+
+def _has_alpha(mode: str) -> bool:
+    return mode in ("RGBA", "LA")
+
+
+def _empty(mode: str, size: tuple[int, int]) -> Image.Image:
+    if _has_alpha(mode):
+        return Image.new(mode, size, (0,) * len(mode))
+    return Image.new(mode, size, _WHITE[mode])
+
+
+def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedCanvas:
+    # Exact and cheap: resample just the source box that lands on the canvas, straight into
+    # its integer pixel rectangle (Lanczos, antialiased), then paste. No affine pass at all.
+    canvas_w, canvas_h = placed.canvas_size
+    scale = placed.scale
+    left = placed.center_px[0] - work.width * scale / 2
+    top = placed.center_px[1] - work.height * scale / 2
+    x0 = min(max(round(left), 0), canvas_w)
+    y0 = min(max(round(top), 0), canvas_h)
+    x1 = min(max(round(left + work.width * scale), 0), canvas_w)
+    y1 = min(max(round(top + work.height * scale), 0), canvas_h)
+    canvas = _empty(work.mode, placed.canvas_size)
+    coverage = Image.new("L", placed.canvas_size, 0)
+    if x1 <= x0 or y1 <= y0:  # the artwork lies entirely off the canvas
+        return PlacedCanvas(image=canvas, coverage=coverage)
+    source_box = (
+        min(max((x0 - left) / scale, 0.0), work.width),
+        min(max((y0 - top) / scale, 0.0), work.height),
+        min(max((x1 - left) / scale, 0.0), work.width),
+        min(max((y1 - top) / scale, 0.0), work.height),
+    )
+    region = work.resize(
+        (x1 - x0, y1 - y0), Image.Resampling.LANCZOS, box=source_box, reducing_gap=_REDUCING_GAP
+    )
+    canvas.paste(region, (x0, y0))
+    if _has_alpha(work.mode):
+        coverage = canvas.getchannel("A")
+    else:
+        coverage.paste(255, (x0, y0, x1, y1))
+    return PlacedCanvas(image=canvas, coverage=coverage)
+
+
+def _place_rotated(work: Image.Image, placed: ResolvedPlacement, residual: float) -> PlacedCanvas:
+    turns = _quarter_turns(placed.rotate_deg)[0]
+    # Resize to the target scale with an antialiasing filter first...
     target = (
         max(1, round(work.width * placed.scale)),
         max(1, round(work.height * placed.scale)),
     )
     if target != work.size:
         work = work.resize(target, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
-
-    # The residual affine: canvas point → point in the turned, resized image.
+    # ...then the residual affine: canvas point → point in the turned, resized image.
     theta = math.radians(residual)
     cos_t, sin_t = math.cos(theta), math.sin(theta)
     sx = work.width / (placed.artwork_size[turns % 2] * placed.scale)
@@ -93,24 +136,23 @@ def place_on_canvas(image: Image.Image, placed: ResolvedPlacement) -> PlacedCanv
     d, e = -sy * sin_t, sy * cos_t
     coefficients = (a, b, work.width / 2 - a * cx - b * cy, d, e, work.height / 2 - d * cx - e * cy)
 
-    canvas_size = placed.canvas_size
-    if work.mode == "CMYK":  # no alpha in CMYK: transform a coverage mask alongside
-        colour = work.transform(
-            canvas_size, Image.Transform.AFFINE, coefficients, Image.Resampling.BICUBIC,
-            fillcolor=_WHITE["CMYK"],
+    def affine(image: Image.Image, fill: int | tuple[int, ...]) -> Image.Image:
+        return image.transform(
+            placed.canvas_size,
+            Image.Transform.AFFINE,
+            coefficients,
+            Image.Resampling.BICUBIC,
+            fillcolor=fill,
         )
-        shape = Image.new("L", work.size, 255).transform(
-            canvas_size, Image.Transform.AFFINE, coefficients, Image.Resampling.BICUBIC,
-            fillcolor=0,
-        )
-        return PlacedCanvas(image=colour, coverage=shape)
 
-    # Pillow transforms RGBA/LA in premultiplied form, so edges blend correctly.
-    placed_image = work.transform(
-        canvas_size, Image.Transform.AFFINE, coefficients, Image.Resampling.BICUBIC,
-        fillcolor=(0,) * len(work.getbands()),
-    )
-    return PlacedCanvas(image=placed_image, coverage=placed_image.getchannel("A"))
+    if _has_alpha(work.mode):
+        # Pillow transforms RGBA/LA in premultiplied form, so edges blend correctly.
+        canvas = affine(work, (0,) * len(work.mode))
+        return PlacedCanvas(image=canvas, coverage=canvas.getchannel("A"))
+    # No alpha channel (CMYK has none in Pillow): fill with paper white, and transform a
+    # coverage mask alongside; at the edges both blend the same way, so flattening is exact.
+    canvas = affine(work, _WHITE[work.mode])
+    return PlacedCanvas(image=canvas, coverage=affine(Image.new("L", work.size, 255), 0))
 
 
 def flatten(canvas: PlacedCanvas) -> Image.Image:
@@ -120,8 +162,8 @@ def flatten(canvas: PlacedCanvas) -> Image.Image:
     case it gets no ink (CMYK 0) and no white underbase (see the white mask).
     """
     image = canvas.image
-    if image.mode == "CMYK":
-        return image
+    if not _has_alpha(image.mode):
+        return image  # already on paper white
     base_mode = image.mode[:-1]
     white = Image.new(image.mode, image.size, (*_as_tuple(_WHITE[base_mode]), 255))
     return Image.alpha_composite(white, image).convert(base_mode)

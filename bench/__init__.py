@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): they print figures against baselines measured in the same run."""

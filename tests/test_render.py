@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from preflight.geometry import Placement, resolve_placement
+from preflight.render import flatten, place_on_canvas
+from tests.imaging import assert_images_close, photo
+
+
+def _place(image: Image.Image, canvas: tuple[int, int], **fields: object):  # type: ignore[no-untyped-def]
+    placed = resolve_placement(Placement.parse(**fields), image.size, canvas, 300)
+    return place_on_canvas(image, placed)
+
+
+def test_identity_placement_is_exact() -> None:
+    image = photo((300, 600))
+    result = _place(image, (300, 600))
+    assert_images_close(result.image, image)
+    assert result.coverage.getextrema() == (255, 255)
+
+
+@pytest.mark.parametrize(
+    ("angle", "transpose"),
+    [
+        (90, Image.Transpose.ROTATE_270),
+        (180, Image.Transpose.ROTATE_180),
+        (-90, Image.Transpose.ROTATE_90),
+        (270, Image.Transpose.ROTATE_90),
+    ],
+)
+def test_quarter_turns_are_lossless(angle: int, transpose: Image.Transpose) -> None:
+    image = photo((600, 300)) if angle % 180 else photo((300, 600))
+    result = _place(image, (300, 600), rotate_deg=angle)
+    assert_images_close(result.image, image.transpose(transpose))
+
+
+def test_contain_leaves_white_and_uncovered_margins() -> None:
+    image = Image.new("RGB", (400, 400), (10, 20, 30))
+    result = _place(image, (400, 800), fit="contain")
+    coverage = np.asarray(result.coverage)
+    assert coverage[:190].max() == 0 and coverage[210:590].min() == 255
+    flat = np.asarray(flatten(result))
+    assert tuple(flat[50, 200]) == (255, 255, 255)
+    assert tuple(flat[400, 200]) == (10, 20, 30)
+
+
+def test_free_rotation_covers_the_expected_area() -> None:
+    image = Image.new("RGB", (400, 400), (0, 0, 0))
+    result = _place(image, (800, 800), fit="contain", rotate_deg=45, scale=0.5)
+    # A 45° square of side 400 × (800/565.7) × 0.5 covers half its bounding box... exactly:
+    side = 400 * (800 / (400 * 2**0.5)) * 0.5
+    expected_area = side * side
+    measured = np.asarray(result.coverage, dtype=np.float64).sum() / 255
+    assert measured == pytest.approx(expected_area, rel=0.01)
+
+
+def test_downscaling_does_not_alias() -> None:
+    # A one-pixel checkerboard shrunk 7.3× must come out as flat mid-grey, not moiré.
+    board = (np.indices((1460, 730)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    image = Image.fromarray(board, mode="L").convert("RGB")
+    result = np.asarray(_place(image, (100, 200)).image, dtype=np.float64)
+    interior = result[5:-5, 5:-5]
+    assert abs(interior.mean() - 127.5) < 3
+    assert interior.std() < 3
+
+
+def test_transparent_pixels_leave_no_dark_fringe() -> None:
+    # Transparent black around a white disc: a naive resample would darken the edge.
+    image = Image.new("RGBA", (800, 800), (0, 0, 0, 0))
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(image).ellipse((100, 100, 700, 700), fill=(255, 255, 255, 255))
+    for fields in ({}, {"rotate_deg": 30}):
+        flat = np.asarray(flatten(_place(image, (173, 173), **fields)).convert("L"))
+        assert flat.min() >= 250, f"dark fringe with {fields}: min {flat.min()}"
+
+
+def test_cmyk_artwork_keeps_its_separations_and_gets_a_coverage_mask() -> None:
+    image = Image.new("CMYK", (200, 200), (0, 0, 0, 255))
+    result = _place(image, (200, 400), fit="contain")
+    assert result.image.mode == "CMYK"
+    assert result.image.getpixel((100, 200)) == (0, 0, 0, 255)
+    assert result.image.getpixel((100, 10)) == (0, 0, 0, 0)
+    assert result.coverage.getpixel((100, 10)) == 0
