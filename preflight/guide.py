@@ -100,20 +100,24 @@ def render_guide_png(template: Template) -> bytes:
         )
     font = ImageFont.load_default(size=max(12, round(mm_to_px(2.2, dpi))))
     legend = _Legend()
-    x = trim.x + mm_to_px(template.safe_inset_mm + 1.5, dpi)
-    y = trim.bottom - mm_to_px(template.safe_inset_mm + 16, dpi)
+    # The legend sits in the middle of the safe area, clear of every line and cutout. ASCII
+    # only: Pillow's built-in font has no glyphs for "×" or "—".
     step = mm_to_px(3.2, dpi)
     lines = [
-        (f"{template.name} — {template.id}", _TEXT),
+        (f"{template.name} - {template.id}", _TEXT),
+        (f"canvas {width}x{height} px at {dpi} dpi", _TEXT),
         (
-            f"canvas {width}×{height} px at {dpi} dpi; trim {template.trim_width_mm}×"
-            f"{template.trim_height_mm} mm; bleed {template.bleed_mm} mm",
+            f"trim {template.trim_width_mm}x{template.trim_height_mm} mm, "
+            f"bleed {template.bleed_mm} mm",
             _TEXT,
         ),
         (legend.cut, _CUT),
         (legend.safe, _SAFE),
+        (legend.bleed, (176, 80, 80)),
         (legend.keep_out, _KEEP_OUT),
     ]
+    x = template.safe_box.x + mm_to_px(1.5, dpi)
+    y = trim.y + trim.height / 2 - step * len(lines) / 2
     for i, (text, colour) in enumerate(lines):
         draw.text((x, y + i * step), text, fill=colour, font=font)
     out = io.BytesIO()

@@ -214,3 +214,23 @@ def test_file_path_loading_checks_size_before_reading(tmp_path: Path) -> None:
     assert load_artwork(path).facts.file_name == "art.png"
     with pytest.raises(FileTooLarge):
         load_artwork(path, LoadLimits(max_file_bytes=10))
+
+
+@pytest.mark.parametrize(
+    ("shape", "photometric", "mode"),
+    [((8, 8, 3), "rgb", "RGB"), ((8, 8), "minisblack", "L"), ((8, 8, 4), "separated", "CMYK")],
+)
+def test_16_bit_tiffs_are_read_and_reported(
+    shape: tuple[int, ...], photometric: str, mode: str
+) -> None:
+    import io
+
+    import tifffile  # ships with scikit-image
+
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.full(shape, 40000, np.uint16), photometric=photometric)
+    artwork = load_artwork_bytes(buffer.getvalue(), "deep.tif")
+    assert artwork.facts.bits_per_sample == 16
+    assert artwork.image.mode == mode
+    first = artwork.image.getpixel((0, 0))
+    assert (first if isinstance(first, tuple) else (first,))[0] == round(40000 / 257)
