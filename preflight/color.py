@@ -22,6 +22,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageCms
 
 from preflight.datapaths import default_profiles_dir
@@ -36,6 +37,8 @@ __all__ = [
     "RenderingIntent",
     "convert_to_output",
     "describe_icc",
+    "print_to_lab",
+    "source_to_lab",
     "srgb_profile_bytes",
 ]
 
@@ -291,3 +294,49 @@ def convert_to_output(
     if converted is None:  # only in-place transforms return None; we never ask for one
         raise RuntimeError("LittleCMS returned no image")
     return converted
+
+
+_LAB_BYTES: bytes | None = None
+
+
+def _lab_profile_bytes() -> bytes:
+    global _LAB_BYTES
+    if _LAB_BYTES is None:
+        _LAB_BYTES = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    return _LAB_BYTES
+
+
+def _lab_array(image: Image.Image) -> np.ndarray:
+    # Pillow's 8-bit LAB: L* scaled to 0–255; a* and b* are signed bytes (two's complement).
+    raw = np.asarray(image, dtype=np.uint8)
+    lab = np.empty(raw.shape, dtype=np.float32)
+    lab[..., 0] = raw[..., 0] * (100.0 / 255.0)
+    lab[..., 1:] = raw[..., 1:].view(np.int8)
+    return lab
+
+
+def source_to_lab(image: Image.Image, source_icc: bytes | None) -> np.ndarray:
+    """CIELAB (D50, relative colorimetric) of flattened artwork in its own colour space."""
+    mode = image.mode
+    if source_icc is None:
+        if mode == "CMYK":
+            raise ValueError("untagged CMYK is in the output space: use print_to_lab")
+        image, mode, source_icc = image.convert("RGB"), "RGB", srgb_profile_bytes()
+    transform = _cached_transform(
+        source_icc, _lab_profile_bytes(), mode, "LAB", RenderingIntent.RELATIVE, False
+    )
+    converted = ImageCms.applyTransform(image.convert(transform.input_mode), transform)
+    if converted is None:
+        raise RuntimeError("LittleCMS returned no image")
+    return _lab_array(converted)
+
+
+def print_to_lab(cmyk: Image.Image, output: OutputProfile) -> np.ndarray:
+    """Predicted appearance (CIELAB, relative to paper white) of CMYK in the output space."""
+    transform = _cached_transform(
+        output.data, _lab_profile_bytes(), "CMYK", "LAB", RenderingIntent.RELATIVE, False
+    )
+    converted = ImageCms.applyTransform(cmyk.convert("CMYK"), transform)
+    if converted is None:
+        raise RuntimeError("LittleCMS returned no image")
+    return _lab_array(converted)

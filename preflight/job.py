@@ -114,7 +114,11 @@ def _check(state: _State) -> _State:
     artwork = _need(state.artwork, "the artwork")
     canvas = _need(state.canvas, "the placed canvas")
     placed = PlacedArtwork(
-        facts=artwork.facts, image=artwork.image, canvas=canvas.image, coverage=canvas.coverage
+        facts=artwork.facts,
+        image=artwork.image,
+        canvas=canvas.image,
+        coverage=canvas.coverage,
+        cmyk=_need(state.cmyk, "the CMYK image"),
     )
     findings = run_checks(
         placed,
@@ -153,8 +157,8 @@ STEPS: tuple[tuple[str, Callable[[_State], _State]], ...] = (
     ("load", _load),
     ("place", _place),
     ("flatten", _flatten),
+    ("convert", _convert),  # before the checks: the ink check reads the separations
     ("check", _check),
-    ("convert", _convert),
     ("encode", _encode),
 )
 

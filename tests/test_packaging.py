@@ -79,7 +79,7 @@ def test_installed_wheel_runs_a_check_from_any_directory(tmp_path: Path) -> None
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
     artwork = workdir / "photo.jpg"
-    photo((1000, 2000)).save(artwork, quality=90)
+    photo((2400, 3000)).save(artwork, quality=90)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PREFLIGHT_"))}
     where = subprocess.run(
         [

@@ -1,0 +1,188 @@
+"""Each check: produced on the mistake it names, silent on clean artwork (codes and numbers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from preflight.checks import CHECKS, CheckConfig
+from preflight.color import ProfileLibrary
+from preflight.geometry import Placement
+from preflight.job import JobRequest, run_job
+from preflight.templates import Catalog
+from tests.imaging import encode, photo
+
+SILENT_ON_CLEAN = {"no-color-profile"}  # info about the file, not a mistake
+
+
+def _findings(catalog: Catalog, profiles: ProfileLibrary, template: str, image: Image.Image,
+              fmt: str = "PNG", **kwargs: Any) -> dict[str, dict[str, Any]]:
+    request = JobRequest(template=catalog.get(template),
+                         artwork_bytes=encode(image, fmt), artwork_name=f"a.{fmt.lower()}",
+                         **kwargs)
+    return {f["code"]: f for f in run_job(request, profiles).report["findings"]}
+
+
+def test_check_table_is_explicit_and_documented() -> None:
+    ids = [check.id for check in CHECKS]
+    assert len(ids) == len(set(ids))
+    for check in CHECKS:
+        assert check.summary and check.rationale and check.id == check.id.lower()
+
+
+@pytest.mark.parametrize("template_id", [
+    "iphone-15", "iphone-15-clear", "iphone-15-tough", "galaxy-s24-ultra", "pixel-8",
+    "ipad-10", "ipad-mini-clear",
+])
+def test_clean_artwork_raises_no_warning(
+    catalog: Catalog, profiles: ProfileLibrary, template_id: str
+) -> None:
+    template = catalog.get(template_id)
+    size = (template.min_artwork_px.width, template.min_artwork_px.height)
+    found = _findings(catalog, profiles, template_id, photo(size), "JPEG")
+    assert set(found) <= SILENT_ON_CLEAN, found.keys()
+
+
+# --- resolution -------------------------------------------------------------------------
+
+
+def test_low_effective_ppi_warning_then_error(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    warn = _findings(catalog, profiles, "iphone-15", photo((640, 1280)))["low-effective-ppi"]
+    assert warn["severity"] == "warning"
+    assert 150 <= warn["measured"]["effective_ppi"] < 300
+    assert warn["region"]["px"] == [0, 0, 945, 1843]
+    error = _findings(catalog, profiles, "iphone-15", photo((400, 800)))["low-effective-ppi"]
+    assert error["severity"] == "error"
+    assert error["measured"]["effective_ppi"] < 150
+
+
+def test_scaling_up_a_good_file_lowers_effective_ppi(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    found = _findings(catalog, profiles, "iphone-15", photo((1000, 2000)),
+                      placement=Placement(scale=1.5))
+    assert "low-effective-ppi" in found
+    assert "low-resolution" not in found
+
+
+def test_less_resolution_never_gives_fewer_resolution_findings(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    severity_rank = {"info": 0, "warning": 1, "error": 2}
+    previous: tuple[int, int] = (0, 0)
+    for width in (1400, 1000, 800, 600, 450, 300, 200):
+        found = _findings(catalog, profiles, "iphone-15", photo((width, width * 2)))
+        resolution = [found[c] for c in ("low-resolution", "low-effective-ppi") if c in found]
+        current = (len(resolution), max((severity_rank[f["severity"]] for f in resolution),
+                                        default=0))
+        assert current >= previous, (width, current, previous)
+        previous = current
+    assert previous == (2, 2)
+
+
+def test_thresholds_are_configurable(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    lenient = CheckConfig(warn_ppi=150, error_ppi=100)
+    found = _findings(catalog, profiles, "iphone-15", photo((640, 1280)), checks=lenient)
+    assert "low-effective-ppi" not in found
+
+
+# --- bleed ------------------------------------------------------------------------------
+
+
+def test_contain_fit_leaves_the_bleed_uncovered(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    found = _findings(catalog, profiles, "iphone-15", photo((1800, 1800)),
+                      placement=Placement(fit="contain"))
+    bleed = found["bleed-not-covered"]
+    assert bleed["severity"] == "error"
+    assert set(bleed["measured"]["uncovered_sides_mm"]) == {"top", "bottom"}
+    # Canvas 156 mm tall, artwork 80 mm: (156 - 80) / 2 = 38 mm blank at top and bottom.
+    assert bleed["measured"]["uncovered_sides_mm"]["top"] == pytest.approx(38, abs=0.2)
+
+
+def test_off_centre_placement_reports_the_gap_in_mm(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    found = _findings(catalog, profiles, "iphone-15", photo((1000, 2000)),
+                      placement=Placement(center=(0.45, 0.5), scale=1.0))
+    sides = found["bleed-not-covered"]["measured"]["uncovered_sides_mm"]
+    # Moving the centre left uncovers the right side: the artwork is exactly as wide as the
+    # canvas (cover is set by the width, 945 px), so a 0.05 × 80 mm shift leaves 4 mm.
+    assert set(sides) == {"right"}
+    assert sides["right"] == pytest.approx(4.0, abs=0.3)
+    region = found["bleed-not-covered"]["region"]
+    assert region["px"][0] + region["px"][2] == pytest.approx(945, abs=1)
+
+
+def test_free_rotation_uncovers_the_corners(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    found = _findings(catalog, profiles, "iphone-15", photo((1000, 2000)),
+                      placement=Placement(rotate_deg=15))
+    assert len(found["bleed-not-covered"]["measured"]["uncovered_sides_mm"]) == 4
+
+
+def test_clear_cases_may_leave_areas_unprinted(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    found = _findings(catalog, profiles, "iphone-15-clear", photo((1800, 1800)),
+                      placement=Placement(fit="contain"))
+    assert "bleed-not-covered" not in found
+
+
+# --- transparency and ink ---------------------------------------------------------------
+
+
+def test_semi_transparent_artwork_on_an_opaque_case(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    art = photo((1000, 2000)).convert("RGBA")
+    art.putalpha(Image.new("L", art.size, 128))
+    found = _findings(catalog, profiles, "iphone-15", art)
+    assert found["transparency-in-print"]["measured"]["semi_transparent_share"] > 0.9
+    assert "transparency-in-print" not in _findings(catalog, profiles, "iphone-15-clear", art)
+
+
+def test_antialiased_edges_are_not_transparency(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    art = photo((1000, 2000)).convert("RGBA")
+    art.putalpha(Image.new("L", art.size, 255).crop((0, 0, 999, 2000)).resize(art.size))
+    found = _findings(catalog, profiles, "iphone-15", art, placement=Placement(rotate_deg=3,
+                                                                               scale=1.2))
+    assert "transparency-in-print" not in found
+
+
+def _cmyk_with_patch(size: tuple[int, int], patch: tuple[int, int, int, int]) -> Image.Image:
+    art = Image.new("CMYK", size, (0, 0, 0, 60))
+    art.paste(patch, (100, 100, 400, 400))
+    return art
+
+
+def test_ink_limit(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    size = catalog.get("iphone-15").canvas_size_px
+    heavy = _findings(catalog, profiles, "iphone-15", _cmyk_with_patch(size, (255,) * 4), "TIFF")
+    ink = heavy["ink-limit-exceeded"]
+    assert ink["measured"]["max_ink_percent"] == pytest.approx(400)
+    assert ink["region"]["px"] == [100, 100, 300, 300]
+    moderate = _cmyk_with_patch(size, (160, 160, 160, 160))  # 251 %
+    assert "ink-limit-exceeded" not in _findings(catalog, profiles, "iphone-15", moderate, "TIFF")
+    strict = CheckConfig(ink_limit_percent=240)
+    assert "ink-limit-exceeded" in _findings(catalog, profiles, "iphone-15", moderate, "TIFF",
+                                             checks=strict)
+
+
+def test_total_ink_matches_a_plain_sum() -> None:
+    from preflight.checks import _total_ink_units
+
+    pixels = np.random.default_rng(1).integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    assert np.array_equal(_total_ink_units(pixels), pixels.sum(axis=2))
+
+
+# --- orientation ------------------------------------------------------------------------
+
+
+def test_landscape_photo_on_a_portrait_case(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    found = _findings(catalog, profiles, "iphone-15", photo((2400, 1200)))
+    assert found["orientation-mismatch"]["threshold"]["suggested_rotate_deg"] == 90
+    rotated = _findings(catalog, profiles, "iphone-15", photo((2400, 1200)),
+                        placement=Placement(rotate_deg=90))
+    assert "orientation-mismatch" not in rotated
+    square = _findings(catalog, profiles, "iphone-15", photo((2000, 2000)))
+    assert "orientation-mismatch" not in square
