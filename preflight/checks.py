@@ -172,8 +172,9 @@ def _visible_artwork_box(placement: ResolvedPlacement) -> Box:
 def _mask_box(mask: np.ndarray) -> Box:
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
-    return Box(float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1),
-               float(rows[-1] - rows[0] + 1))
+    return Box(
+        float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)
+    )
 
 
 def check_low_effective_ppi(
@@ -182,9 +183,7 @@ def check_low_effective_ppi(
     ppi = placement.effective_ppi
     if ppi >= cfg.warn_ppi * (1 - cfg.ppi_tolerance):
         return
-    severity = (
-        Severity.ERROR if ppi < cfg.error_ppi * (1 - cfg.ppi_tolerance) else Severity.WARNING
-    )
+    severity = Severity.ERROR if ppi < cfg.error_ppi * (1 - cfg.ppi_tolerance) else Severity.WARNING
     limit = cfg.error_ppi if severity is Severity.ERROR else cfg.warn_ppi
     enlarge = placement.scale * template.print_dpi / cfg.warn_ppi
     yield Finding(
@@ -196,8 +195,12 @@ def check_low_effective_ppi(
             f"Use an image about {enlarge:.1f}× larger, or reduce the scale."
         ),
         measured={"effective_ppi": round(ppi, 1), "scale": round(placement.placement.scale, 3)},
-        threshold={"warn_below_ppi": cfg.warn_ppi, "error_below_ppi": cfg.error_ppi,
-                   "limit_ppi": limit, "tolerance": cfg.ppi_tolerance},
+        threshold={
+            "warn_below_ppi": cfg.warn_ppi,
+            "error_below_ppi": cfg.error_ppi,
+            "limit_ppi": limit,
+            "tolerance": cfg.ppi_tolerance,
+        },
         region=_region(_visible_artwork_box(placement), template),
     )
 
@@ -222,9 +225,13 @@ def check_bleed_not_covered(
     }
     sides = {side: d for side, d in depth_px.items() if d > tolerance_px}
     interior = uncovered.sum() - sum(
-        uncovered[:, :d].sum() if side == "left" else
-        uncovered[:, width - d:].sum() if side == "right" else
-        uncovered[:d].sum() if side == "top" else uncovered[height - d:].sum()
+        uncovered[:, :d].sum()
+        if side == "left"
+        else uncovered[:, width - d :].sum()
+        if side == "right"
+        else uncovered[:d].sum()
+        if side == "top"
+        else uncovered[height - d :].sum()
         for side, d in sides.items()
     )
     if not sides and interior <= tolerance_px * tolerance_px:
@@ -266,7 +273,7 @@ def check_transparency_in_print(
         return
     alpha = np.asarray(artwork.coverage)
     trim = template.trim_box
-    inside = alpha[round(trim.y):round(trim.bottom), round(trim.x):round(trim.right)]
+    inside = alpha[round(trim.y) : round(trim.bottom), round(trim.x) : round(trim.right)]
     partial = (inside > 12) & (inside < 243)  # 5–95 % opacity
     share = float(partial.mean())
     if share < cfg.transparency_min_share:
@@ -306,8 +313,7 @@ def check_ink_limit(
             f"{cfg.ink_limit_percent:.0f}%. Too much ink smears and cures badly. Lighten the "
             "darkest areas, or supply RGB artwork so the profile sets the black."
         ),
-        measured={"max_ink_percent": round(max_percent, 1),
-                  "share_over_limit": round(share, 4)},
+        measured={"max_ink_percent": round(max_percent, 1), "share_over_limit": round(share, 4)},
         threshold={"ink_limit_percent": cfg.ink_limit_percent},
         region=_region(_mask_box(over), template),
     )
@@ -345,8 +351,10 @@ def check_orientation(
             f"{shape} case, so most of it is cropped away. Rotate it by 90° (rotation "
             f"{fix:g}°) or supply {shape} artwork."
         ),
-        measured={"placed_aspect": round(placed_long / placed_short, 3),
-                  "rotate_deg": placement.rotate_deg},
+        measured={
+            "placed_aspect": round(placed_long / placed_short, 3),
+            "rotate_deg": placement.rotate_deg,
+        },
         threshold={"min_aspect": cfg.orientation_min_aspect, "suggested_rotate_deg": fix},
         region=_region(_visible_artwork_box(placement), template),
     )

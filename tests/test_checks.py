@@ -18,11 +18,20 @@ from tests.imaging import encode, photo
 SILENT_ON_CLEAN = {"no-color-profile"}  # info about the file, not a mistake
 
 
-def _findings(catalog: Catalog, profiles: ProfileLibrary, template: str, image: Image.Image,
-              fmt: str = "PNG", **kwargs: Any) -> dict[str, dict[str, Any]]:
-    request = JobRequest(template=catalog.get(template),
-                         artwork_bytes=encode(image, fmt), artwork_name=f"a.{fmt.lower()}",
-                         **kwargs)
+def _findings(
+    catalog: Catalog,
+    profiles: ProfileLibrary,
+    template: str,
+    image: Image.Image,
+    fmt: str = "PNG",
+    **kwargs: Any,
+) -> dict[str, dict[str, Any]]:
+    request = JobRequest(
+        template=catalog.get(template),
+        artwork_bytes=encode(image, fmt),
+        artwork_name=f"a.{fmt.lower()}",
+        **kwargs,
+    )
     return {f["code"]: f for f in run_job(request, profiles).report["findings"]}
 
 
@@ -33,10 +42,18 @@ def test_check_table_is_explicit_and_documented() -> None:
         assert check.summary and check.rationale and check.id == check.id.lower()
 
 
-@pytest.mark.parametrize("template_id", [
-    "iphone-15", "iphone-15-clear", "iphone-15-tough", "galaxy-s24-ultra", "pixel-8",
-    "ipad-10", "ipad-mini-clear",
-])
+@pytest.mark.parametrize(
+    "template_id",
+    [
+        "iphone-15",
+        "iphone-15-clear",
+        "iphone-15-tough",
+        "galaxy-s24-ultra",
+        "pixel-8",
+        "ipad-10",
+        "ipad-mini-clear",
+    ],
+)
 def test_clean_artwork_raises_no_warning(
     catalog: Catalog, profiles: ProfileLibrary, template_id: str
 ) -> None:
@@ -62,8 +79,9 @@ def test_low_effective_ppi_warning_then_error(catalog: Catalog, profiles: Profil
 def test_scaling_up_a_good_file_lowers_effective_ppi(
     catalog: Catalog, profiles: ProfileLibrary
 ) -> None:
-    found = _findings(catalog, profiles, "iphone-15", photo((1000, 2000)),
-                      placement=Placement(scale=1.5))
+    found = _findings(
+        catalog, profiles, "iphone-15", photo((1000, 2000)), placement=Placement(scale=1.5)
+    )
     assert "low-effective-ppi" in found
     assert "low-resolution" not in found
 
@@ -76,8 +94,10 @@ def test_less_resolution_never_gives_fewer_resolution_findings(
     for width in (1400, 1000, 800, 600, 450, 300, 200):
         found = _findings(catalog, profiles, "iphone-15", photo((width, width * 2)))
         resolution = [found[c] for c in ("low-resolution", "low-effective-ppi") if c in found]
-        current = (len(resolution), max((severity_rank[f["severity"]] for f in resolution),
-                                        default=0))
+        current = (
+            len(resolution),
+            max((severity_rank[f["severity"]] for f in resolution), default=0),
+        )
         assert current >= previous, (width, current, previous)
         previous = current
     assert previous == (2, 2)
@@ -93,8 +113,9 @@ def test_thresholds_are_configurable(catalog: Catalog, profiles: ProfileLibrary)
 
 
 def test_contain_fit_leaves_the_bleed_uncovered(catalog: Catalog, profiles: ProfileLibrary) -> None:
-    found = _findings(catalog, profiles, "iphone-15", photo((1800, 1800)),
-                      placement=Placement(fit="contain"))
+    found = _findings(
+        catalog, profiles, "iphone-15", photo((1800, 1800)), placement=Placement(fit="contain")
+    )
     bleed = found["bleed-not-covered"]
     assert bleed["severity"] == "error"
     assert set(bleed["measured"]["uncovered_sides_mm"]) == {"top", "bottom"}
@@ -105,8 +126,13 @@ def test_contain_fit_leaves_the_bleed_uncovered(catalog: Catalog, profiles: Prof
 def test_off_centre_placement_reports_the_gap_in_mm(
     catalog: Catalog, profiles: ProfileLibrary
 ) -> None:
-    found = _findings(catalog, profiles, "iphone-15", photo((1000, 2000)),
-                      placement=Placement(center=(0.45, 0.5), scale=1.0))
+    found = _findings(
+        catalog,
+        profiles,
+        "iphone-15",
+        photo((1000, 2000)),
+        placement=Placement(center=(0.45, 0.5), scale=1.0),
+    )
     sides = found["bleed-not-covered"]["measured"]["uncovered_sides_mm"]
     # Moving the centre left uncovers the right side: the artwork is exactly as wide as the
     # canvas (cover is set by the width, 945 px), so a 0.05 × 80 mm shift leaves 4 mm.
@@ -117,14 +143,20 @@ def test_off_centre_placement_reports_the_gap_in_mm(
 
 
 def test_free_rotation_uncovers_the_corners(catalog: Catalog, profiles: ProfileLibrary) -> None:
-    found = _findings(catalog, profiles, "iphone-15", photo((1000, 2000)),
-                      placement=Placement(rotate_deg=15))
+    found = _findings(
+        catalog, profiles, "iphone-15", photo((1000, 2000)), placement=Placement(rotate_deg=15)
+    )
     assert len(found["bleed-not-covered"]["measured"]["uncovered_sides_mm"]) == 4
 
 
 def test_clear_cases_may_leave_areas_unprinted(catalog: Catalog, profiles: ProfileLibrary) -> None:
-    found = _findings(catalog, profiles, "iphone-15-clear", photo((1800, 1800)),
-                      placement=Placement(fit="contain"))
+    found = _findings(
+        catalog,
+        profiles,
+        "iphone-15-clear",
+        photo((1800, 1800)),
+        placement=Placement(fit="contain"),
+    )
     assert "bleed-not-covered" not in found
 
 
@@ -144,8 +176,9 @@ def test_semi_transparent_artwork_on_an_opaque_case(
 def test_antialiased_edges_are_not_transparency(catalog: Catalog, profiles: ProfileLibrary) -> None:
     art = photo((1000, 2000)).convert("RGBA")
     art.putalpha(Image.new("L", art.size, 255).crop((0, 0, 999, 2000)).resize(art.size))
-    found = _findings(catalog, profiles, "iphone-15", art, placement=Placement(rotate_deg=3,
-                                                                               scale=1.2))
+    found = _findings(
+        catalog, profiles, "iphone-15", art, placement=Placement(rotate_deg=3, scale=1.2)
+    )
     assert "transparency-in-print" not in found
 
 
@@ -164,8 +197,9 @@ def test_ink_limit(catalog: Catalog, profiles: ProfileLibrary) -> None:
     moderate = _cmyk_with_patch(size, (160, 160, 160, 160))  # 251 %
     assert "ink-limit-exceeded" not in _findings(catalog, profiles, "iphone-15", moderate, "TIFF")
     strict = CheckConfig(ink_limit_percent=240)
-    assert "ink-limit-exceeded" in _findings(catalog, profiles, "iphone-15", moderate, "TIFF",
-                                             checks=strict)
+    assert "ink-limit-exceeded" in _findings(
+        catalog, profiles, "iphone-15", moderate, "TIFF", checks=strict
+    )
 
 
 def test_total_ink_matches_a_plain_sum() -> None:
@@ -181,8 +215,9 @@ def test_total_ink_matches_a_plain_sum() -> None:
 def test_landscape_photo_on_a_portrait_case(catalog: Catalog, profiles: ProfileLibrary) -> None:
     found = _findings(catalog, profiles, "iphone-15", photo((2400, 1200)))
     assert found["orientation-mismatch"]["threshold"]["suggested_rotate_deg"] == 90
-    rotated = _findings(catalog, profiles, "iphone-15", photo((2400, 1200)),
-                        placement=Placement(rotate_deg=90))
+    rotated = _findings(
+        catalog, profiles, "iphone-15", photo((2400, 1200)), placement=Placement(rotate_deg=90)
+    )
     assert "orientation-mismatch" not in rotated
     square = _findings(catalog, profiles, "iphone-15", photo((2000, 2000)))
     assert "orientation-mismatch" not in square

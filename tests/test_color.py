@@ -5,8 +5,13 @@ import pytest
 from PIL import Image
 from skimage.color import deltaE_ciede2000
 
-from preflight.color import ColorSettings, ProfileLibrary, convert_to_output, print_to_lab
-from preflight.color import source_to_lab
+from preflight.color import (
+    ColorSettings,
+    ProfileLibrary,
+    convert_to_output,
+    print_to_lab,
+    source_to_lab,
+)
 
 
 def _lab(rgb: tuple[int, int, int]) -> np.ndarray:
