@@ -15,7 +15,8 @@ from preflight.color import (
 
 
 def _lab(rgb: tuple[int, int, int]) -> np.ndarray:
-    return source_to_lab(Image.new("RGB", (1, 1), rgb), None)[0, 0]
+    lab: np.ndarray = source_to_lab(Image.new("RGB", (1, 1), rgb), None)[0, 0]
+    return lab
 
 
 def test_source_lab_has_signed_a_and_b() -> None:
