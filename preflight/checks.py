@@ -89,8 +89,8 @@ def check_low_resolution(
         code="low-resolution",
         severity=Severity.WARNING,
         message=(
-            f"Low resolution: the artwork is {width}×{height} px; a {template.device_name} case "
-            f"needs at least "
+            f"Low resolution: the artwork is {width}×{height} px; the {template.device_name} "
+            "case needs at least "
             f"{need_w}×{need_h} px for a sharp print. Upload a larger original "
             "(not an enlarged copy)."
         ),
@@ -216,29 +216,34 @@ def check_bleed_not_covered(
     if not uncovered.any():
         return
     height, width = uncovered.shape
-    # Depth of the gap along each side: how far uncovered pixels reach in from that edge.
+    # Side gaps are measured along the middle half of each side, so a tilted artwork's corner
+    # wedges (which reach far along the edge) are reported as corners, not as a side "80 mm"
+    # deep; a partner fixes the two differently (move/enlarge vs. straighten/enlarge).
+    middle_rows = uncovered[height // 4 : height - height // 4]
+    middle_cols = uncovered[:, width // 4 : width - width // 4]
     depth_px = {
-        "left": _gap_depth(uncovered),
-        "right": _gap_depth(uncovered[:, ::-1]),
-        "top": _gap_depth(uncovered.T),
-        "bottom": _gap_depth(uncovered.T[:, ::-1]),
+        "left": _gap_depth(middle_rows),
+        "right": _gap_depth(middle_rows[:, ::-1]),
+        "top": _gap_depth(middle_cols.T),
+        "bottom": _gap_depth(middle_cols.T[:, ::-1]),
     }
     sides = {side: d for side, d in depth_px.items() if d > tolerance_px}
-    interior = uncovered.sum() - sum(
-        uncovered[:, :d].sum()
-        if side == "left"
-        else uncovered[:, width - d :].sum()
-        if side == "right"
-        else uncovered[:d].sum()
-        if side == "top"
-        else uncovered[height - d :].sum()
-        for side, d in sides.items()
-    )
-    if not sides and interior <= tolerance_px * tolerance_px:
+    corner_h, corner_w = height // 4, width // 4
+    corner_boxes = {
+        "top-left": uncovered[:corner_h, :corner_w],
+        "top-right": uncovered[:corner_h, width - corner_w :],
+        "bottom-left": uncovered[height - corner_h :, :corner_w],
+        "bottom-right": uncovered[height - corner_h :, width - corner_w :],
+    }
+    corners = [name for name, box in corner_boxes.items() if box.sum() > tolerance_px**2]
+    if not sides and not corners and uncovered.sum() <= tolerance_px**2:
         return
     dpi = template.print_dpi
     sides_mm = {side: round(px_to_mm(d, dpi), 1) for side, d in sides.items()}
-    where = ", ".join(f"{side} {mm} mm" for side, mm in sides_mm.items()) or "inside the artwork"
+    where = ", ".join(
+        [f"{side} {mm} mm" for side, mm in sides_mm.items()]
+        + ([f"corners {', '.join(corners)}"] if corners else [])
+    ) or "holes inside the artwork"
     share = float(uncovered.mean())
     yield Finding(
         code="bleed-not-covered",
@@ -249,7 +254,11 @@ def check_bleed_not_covered(
             f"the artwork or move it so it covers the whole template, {template.bleed_mm} mm "
             "past the cut line on every side."
         ),
-        measured={"uncovered_sides_mm": sides_mm, "uncovered_share": round(share, 4)},
+        measured={
+            "uncovered_sides_mm": sides_mm,
+            "uncovered_corners": corners,
+            "uncovered_share": round(share, 4),
+        },
         threshold={"bleed_mm": template.bleed_mm, "tolerance_mm": cfg.bleed_tolerance_mm},
         region=_region(_mask_box(uncovered), template),
     )
