@@ -185,7 +185,7 @@ def check_low_effective_ppi(
         return
     severity = Severity.ERROR if ppi < cfg.error_ppi * (1 - cfg.ppi_tolerance) else Severity.WARNING
     limit = cfg.error_ppi if severity is Severity.ERROR else cfg.warn_ppi
-    enlarge = placement.scale * template.print_dpi / cfg.warn_ppi
+    enlarge = cfg.warn_ppi / ppi  # how many times more pixels per side the artwork needs
     yield Finding(
         code="low-effective-ppi",
         severity=severity,
@@ -194,7 +194,11 @@ def check_low_effective_ppi(
             f"{cfg.warn_ppi:.0f} ppi (below {cfg.error_ppi:.0f} ppi it prints visibly blurred). "
             f"Use an image about {enlarge:.1f}× larger, or reduce the scale."
         ),
-        measured={"effective_ppi": round(ppi, 1), "scale": round(placement.placement.scale, 3)},
+        measured={
+            "effective_ppi": round(ppi, 1),
+            "scale": round(placement.placement.scale, 3),
+            "enlarge_by": round(enlarge, 2),
+        },
         threshold={
             "warn_below_ppi": cfg.warn_ppi,
             "error_below_ppi": cfg.error_ppi,
@@ -240,10 +244,13 @@ def check_bleed_not_covered(
         return
     dpi = template.print_dpi
     sides_mm = {side: round(px_to_mm(d, dpi), 1) for side, d in sides.items()}
-    where = ", ".join(
-        [f"{side} {mm} mm" for side, mm in sides_mm.items()]
-        + ([f"corners {', '.join(corners)}"] if corners else [])
-    ) or "holes inside the artwork"
+    where = (
+        ", ".join(
+            [f"{side} {mm} mm" for side, mm in sides_mm.items()]
+            + ([f"corners {', '.join(corners)}"] if corners else [])
+        )
+        or "holes inside the artwork"
+    )
     share = float(uncovered.mean())
     yield Finding(
         code="bleed-not-covered",

@@ -173,33 +173,31 @@ def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
-def encode_print_tiff(image: Image.Image, dpi: int, icc_profile: bytes) -> bytes:
-    """A CMYK TIFF: LZW with horizontal predictor, resolution tags, embedded profile, no other
-    metadata (no dates, no software tag), so identical inputs give identical bytes."""
-    if image.mode != "CMYK":
-        raise ValueError(f"print files are CMYK, got {image.mode}")
+def _lossless_tiff(image: Image.Image, dpi: int, icc_profile: bytes | None) -> bytes:
+    # LZW with the horizontal predictor; resolution tags; nothing else (no dates, no software
+    # tag), so identical inputs give identical bytes.
     out = io.BytesIO()
+    extra = {"icc_profile": icc_profile} if icc_profile else {}
     image.save(
         out,
         format="TIFF",
         compression="tiff_lzw",
         dpi=(dpi, dpi),
-        icc_profile=icc_profile,
         tiffinfo=_TIFF_PREDICTOR_HORIZONTAL,
+        **extra,
     )
     return out.getvalue()
+
+
+def encode_print_tiff(image: Image.Image, dpi: int, icc_profile: bytes) -> bytes:
+    """The print file: a CMYK TIFF with the output profile embedded."""
+    if image.mode != "CMYK":
+        raise ValueError(f"print files are CMYK, got {image.mode}")
+    return _lossless_tiff(image, dpi, icc_profile)
 
 
 def encode_white_mask_tiff(coverage: Image.Image, dpi: int) -> bytes:
     """The white-ink (underbase) channel: 255 where the print must be fully opaque."""
     if coverage.mode != "L":
         raise ValueError(f"the white mask is one channel (L), got {coverage.mode}")
-    out = io.BytesIO()
-    coverage.save(
-        out,
-        format="TIFF",
-        compression="tiff_lzw",
-        dpi=(dpi, dpi),
-        tiffinfo=_TIFF_PREDICTOR_HORIZONTAL,
-    )
-    return out.getvalue()
+    return _lossless_tiff(coverage, dpi, None)

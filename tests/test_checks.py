@@ -107,6 +107,12 @@ def test_thresholds_are_configurable(catalog: Catalog, profiles: ProfileLibrary)
     lenient = CheckConfig(warn_ppi=150, error_ppi=100)
     found = _findings(catalog, profiles, "iphone-15", photo((640, 1280)), checks=lenient)
     assert "low-effective-ppi" not in found
+    strict = CheckConfig(warn_ppi=600)
+    finding = _findings(catalog, profiles, "iphone-15", photo((1000, 2000)), checks=strict)[
+        "low-effective-ppi"
+    ]
+    ppi = finding["measured"]["effective_ppi"]
+    assert finding["measured"]["enlarge_by"] == pytest.approx(600 / ppi, abs=0.01)
 
 
 # --- bleed ------------------------------------------------------------------------------
