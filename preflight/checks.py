@@ -8,15 +8,20 @@ printer cares) and its default severity. Nothing registers itself on import.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
 
+from preflight.color import OutputProfile, print_to_lab, source_to_lab
+from preflight.content import ContentAnalysis, ContentObject, analyse_content
 from preflight.findings import Finding, Region, Severity
 from preflight.geometry import Box, ResolvedPlacement, mm_to_px, px_to_mm
+from preflight.guide_marks import GuideEvidence, guide_evidence
 from preflight.loading import ArtworkFacts
 from preflight.templates import Template
+from preflight.zones import content_safe_box, cutout_zone_masks
 
 __all__ = ["CHECKS", "Check", "CheckConfig", "PlacedArtwork", "run_checks"]
 
@@ -42,6 +47,24 @@ class CheckConfig:
     ink_limit_min_share: float = 0.0005
     # Aspect ratio (long/short) beyond which an artwork clearly is landscape or portrait.
     orientation_min_aspect: float = 1.15
+    # Share of an important object (or of the zone, if the object is larger) inside a camera
+    # cutout's keep-out zone, and outside the content-safe box, that is worth a warning.
+    cutout_min_overlap: float = 0.10
+    edge_min_overlap: float = 0.10
+    # A guide path "shows" when this share of its samples is a thin line; guides are present
+    # when two paths show, or one shows very clearly.
+    guide_path_support: float = 0.5
+    guide_single_path_support: float = 0.8
+    # wrong-device: the artwork's proportions (short/long side) match another template within
+    # this tolerance while they miss ours by more than the second one.
+    device_aspect_match: float = 0.01
+    device_aspect_mismatch: float = 0.08
+    # out-of-gamut: colours predicted to print more than gamut_delta_e (CIEDE2000) away from
+    # the artwork, on more than gamut_max_share of the printed area.
+    gamut_delta_e: float = 5.0
+    gamut_max_share: float = 0.25  # real photos reach 12–22 % (orange, cyan): no cry-wolf
+    # The rest of the catalog, for wrong-device; empty means "do not compare".
+    other_templates: tuple[Template, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,7 +76,18 @@ class PlacedArtwork:
     image: Image.Image
     canvas: Image.Image
     coverage: Image.Image
+    flat: Image.Image  # the canvas on paper white (RGB, L or CMYK)
     cmyk: Image.Image
+    dpi: float
+    source_icc: bytes | None = None  # the artwork's own profile (None: sRGB / output space)
+    output: OutputProfile | None = None  # the press profile the CMYK is in
+
+    _memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def content(self) -> ContentAnalysis:
+        """Faces, text and distinct objects on the canvas, found once for all checks."""
+        return analyse_content(self.flat, self.dpi)
 
 
 CheckFunction = Callable[
@@ -352,27 +386,430 @@ def check_orientation(
 ) -> Iterable[Finding]:
     box = placement.bounding_box
     placed_long, placed_short = max(box.width, box.height), min(box.width, box.height)
-    if placed_short <= 0 or placed_long / placed_short < cfg.orientation_min_aspect:
-        return  # square-ish artwork fits either way
     placed_portrait = box.height > box.width
-    if placed_portrait == template.is_portrait:
-        return
-    fix = (placement.rotate_deg + 90) % 360
     shape = "portrait" if template.is_portrait else "landscape"
+    if (
+        placed_short > 0
+        and placed_long / placed_short >= cfg.orientation_min_aspect
+        and placed_portrait != template.is_portrait
+    ):
+        fix = (placement.rotate_deg + 90) % 360
+        yield Finding(
+            code="orientation-mismatch",
+            severity=Severity.WARNING,
+            message=(
+                f"The artwork is placed {'portrait' if placed_portrait else 'landscape'} on a "
+                f"{shape} case, so most of it is cropped away. Rotate it by 90° (rotation "
+                f"{fix:g}°) or supply {shape} artwork."
+            ),
+            measured={
+                "placed_aspect": round(placed_long / placed_short, 3),
+                "rotate_deg": placement.rotate_deg,
+            },
+            threshold={"min_aspect": cfg.orientation_min_aspect, "suggested_rotate_deg": fix},
+            region=_region(_visible_artwork_box(placement), template),
+        )
+        return
+    # The shape fits; is the content upright? Faces are found only when turned upright.
+    content = artwork.content
+    if content.upright_faces or not any(content.rotated_faces.values()):
+        return
+    turn = max(content.rotated_faces, key=lambda t: content.rotated_faces[t])
+    fix = (placement.rotate_deg + turn) % 360
     yield Finding(
         code="orientation-mismatch",
         severity=Severity.WARNING,
         message=(
-            f"The artwork is placed {'portrait' if placed_portrait else 'landscape'} on a "
-            f"{shape} case, so most of it is cropped away. Rotate it by 90° (rotation "
-            f"{fix:g}°) or supply {shape} artwork."
+            f"The picture looks rotated: faces appear only when it is turned {turn}° "
+            f"clockwise. Set the rotation to {fix:g}° (or rotate the file) if that is how it "
+            "should print."
         ),
         measured={
-            "placed_aspect": round(placed_long / placed_short, 3),
+            "faces_upright": 0,
+            "faces_when_turned": content.rotated_faces[turn],
             "rotate_deg": placement.rotate_deg,
         },
-        threshold={"min_aspect": cfg.orientation_min_aspect, "suggested_rotate_deg": fix},
+        threshold={"suggested_rotate_deg": fix},
         region=_region(_visible_artwork_box(placement), template),
+    )
+
+
+_KIND_WORDS = {
+    "face": "A face",
+    "text": "A line of text",
+    "object": "A distinct object (logo or subject)",
+}
+
+
+def _box_slices(box: Box, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    y0, x0 = max(0, int(box.y)), max(0, int(box.x))
+    y1 = min(shape[0], int(np.ceil(box.bottom)))
+    x1 = min(shape[1], int(np.ceil(box.right)))
+    return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
+
+
+def check_content_in_cutout(
+    artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
+) -> Iterable[Finding]:
+    zones = cutout_zone_masks(template)
+    if not zones:
+        return
+    for obj in artwork.content.objects:
+        rows, cols = _box_slices(obj.box, zones[0].shape)
+        box_area = (rows.stop - rows.start) * (cols.stop - cols.start)
+        if box_area == 0:
+            continue
+        for index, zone in enumerate(zones):
+            inside = int(zone[rows, cols].sum())
+            if inside == 0:
+                continue
+            overlap = inside / min(box_area, int(zone.sum()))
+            if overlap < cfg.cutout_min_overlap:
+                continue
+            cut = template.cutouts[index]
+            sub = zone[rows, cols]
+            hit_rows = np.flatnonzero(sub.any(axis=1))
+            hit_cols = np.flatnonzero(sub.any(axis=0))
+            region = Box(
+                cols.start + float(hit_cols[0]),
+                rows.start + float(hit_rows[0]),
+                float(hit_cols[-1] - hit_cols[0] + 1),
+                float(hit_rows[-1] - hit_rows[0] + 1),
+            )
+            yield Finding(
+                code="content-in-cutout",
+                severity=Severity.WARNING,
+                message=(
+                    f"{_KIND_WORDS[obj.kind]} sits under the {cut.kind} opening or within "
+                    f"{cut.keep_out_mm:g} mm of it ({overlap * 100:.0f}% overlap), where it will "
+                    "not print or will be hidden. Move or shrink the artwork, or move that "
+                    "element away from the opening."
+                ),
+                measured={
+                    "kind": obj.kind,
+                    "overlap_share": round(overlap, 3),
+                    "cutout_index": index,
+                    "object_box_px": obj.box.to_px_list(),
+                },
+                threshold={
+                    "max_overlap_share": cfg.cutout_min_overlap,
+                    "keep_out_mm": cut.keep_out_mm,
+                },
+                region=_region(region, template),
+            )
+            break  # one finding per object
+
+
+def _runs_off_canvas(obj: ContentObject, canvas_size: tuple[int, int]) -> bool:
+    width, height = canvas_size
+    return (
+        obj.box.x <= 1
+        or obj.box.y <= 1
+        or obj.box.right >= width - 1
+        or (obj.box.bottom >= height - 1)
+    )
+
+
+def check_content_near_edge(
+    artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
+) -> Iterable[Finding]:
+    safe = content_safe_box(template)
+    for obj in artwork.content.objects:
+        # A "distinct object" that runs off the canvas is part of the scene (a sleeve, a
+        # table edge), not a logo someone placed: the photo simply continues past the cut.
+        if obj.kind == "object" and _runs_off_canvas(obj, template.canvas_size_px):
+            continue
+        box = obj.box
+        area = box.width * box.height
+        if area <= 0:
+            continue
+        ix0, iy0 = max(box.x, safe.x), max(box.y, safe.y)
+        ix1, iy1 = min(box.right, safe.right), min(box.bottom, safe.bottom)
+        inside = max(0.0, ix1 - ix0) * max(0.0, iy1 - iy0)
+        outside = 1.0 - inside / area
+        if outside < cfg.edge_min_overlap:
+            continue
+        margin_mm = template.safe_inset_mm + template.wrap_mm
+        where = f"within {margin_mm:g} mm of the cut" + (
+            " or on the side walls" if template.wrap_mm else ""
+        )
+        yield Finding(
+            code="content-near-edge",
+            severity=Severity.WARNING,
+            message=(
+                f"{_KIND_WORDS[obj.kind]} reaches past the safe line ({outside * 100:.0f}% of it "
+                f"is {where}), "
+                "where the cut can trim it. Move it inwards or reduce the scale."
+            ),
+            measured={
+                "kind": obj.kind,
+                "outside_safe_share": round(outside, 3),
+                "object_box_px": box.to_px_list(),
+            },
+            threshold={"max_outside_share": cfg.edge_min_overlap, "safe_margin_mm": margin_mm},
+            region=_region(box, template),
+        )
+
+
+def _aspect(width: float, height: float) -> float:
+    return min(width, height) / max(width, height)
+
+
+def _same_geometry(a: Template, b: Template) -> bool:
+    return a.canvas_size_px == b.canvas_size_px and a.cutouts == b.cutouts
+
+
+def _guide_candidates(
+    artwork: PlacedArtwork, template: Template, cfg: CheckConfig
+) -> list[Template]:
+    """Our template plus one template per other geometry whose canvas has the artwork's
+    proportions (a guide can only line up if the artwork was that canvas)."""
+    art_aspect = _aspect(artwork.facts.width_px, artwork.facts.height_px)
+    chosen = [template]
+    for other in cfg.other_templates:
+        if any(_same_geometry(other, c) for c in chosen):
+            continue
+        if abs(_aspect(*other.canvas_size_px) / art_aspect - 1) <= 0.02:
+            chosen.append(other)
+    return chosen
+
+
+def _guides(
+    artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
+) -> list[GuideEvidence]:
+    key = f"guides:{template.id}"
+    if key not in artwork._memo:
+        artwork._memo[key] = guide_evidence(
+            artwork.flat, template, placement, _guide_candidates(artwork, template, cfg)
+        )
+    return artwork._memo[key]  # type: ignore[return-value]
+
+
+def _guides_show(evidence: GuideEvidence, cfg: CheckConfig) -> bool:
+    return len(evidence.paths_over(cfg.guide_path_support)) >= 2 or (
+        evidence.score >= cfg.guide_single_path_support
+    )
+
+
+def check_template_guides_present(
+    artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
+) -> Iterable[Finding]:
+    evidence = _guides(artwork, template, placement, cfg)
+    shown = [
+        e
+        for e in evidence
+        if _guides_show(e, cfg)
+        # another template is only tested on its cutouts: one clear outline is enough
+        or (e.template_id != template.id and e.cutout_support >= cfg.guide_path_support)
+    ]
+    if not shown:
+        return
+    best = max(shown, key=lambda e: e.score)
+    paths = best.paths_over(cfg.guide_path_support) or [
+        max(best.support, key=lambda name: best.support[name])
+    ]
+    yield Finding(
+        code="template-guides-present",
+        severity=Severity.ERROR,
+        message=(
+            f"The template's guides are printed in the artwork ({', '.join(paths)} visible). "
+            "Hide or delete the guide layer before exporting; it would print on the case."
+        ),
+        measured={"template": best.template_id, "line_support": best.support},
+        threshold={
+            "path_support": cfg.guide_path_support,
+            "single_path_support": cfg.guide_single_path_support,
+        },
+        region=_region(_visible_artwork_box(placement), template),
+    )
+
+
+def check_wrong_device(
+    artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
+) -> Iterable[Finding]:
+    if not cfg.other_templates:
+        return
+    width, height = artwork.facts.width_px, artwork.facts.height_px
+    others = [t for t in cfg.other_templates if not _same_geometry(t, template)]
+    # 1. Another template's camera outlines show in the artwork, and ours do not.
+    evidence = {e.template_id: e for e in _guides(artwork, template, placement, cfg)}
+    ours = evidence.get(template.id)
+    ours_cutouts = ours.cutout_support if ours else 0.0
+    foreign = sorted(
+        (e for tid, e in evidence.items() if tid != template.id),
+        key=lambda e: -e.cutout_support,
+    )
+    if (
+        foreign
+        and foreign[0].cutout_support >= cfg.guide_path_support
+        and foreign[0].cutout_support - ours_cutouts >= 0.3
+    ):
+        best = foreign[0]
+        alike = [
+            e.template_id for e in foreign[1:] if e.cutout_support >= best.cutout_support - 0.05
+        ]
+        yield _wrong_device(
+            template,
+            best.template_id,
+            "its camera cutout guides show in the artwork"
+            + (f" (or {', '.join(alike)}, same outline)" if alike else ""),
+            {"guide_support": best.support, "our_cutout_support": round(ours_cutouts, 3)},
+            placement,
+        )
+        return
+
+    # 2. Exactly another template's canvas size (or a whole multiple of it), when our own
+    # canvas is not an equally good match (several devices share a body size).
+    def is_canvas_of(size: tuple[int, int], factor: int) -> bool:
+        return abs(width - size[0] * factor) <= factor and abs(height - size[1] * factor) <= factor
+
+    if any(is_canvas_of(template.canvas_size_px, f) for f in (1, 2, 3, 4)):
+        others = []
+    for other in others:
+        ow, oh = other.canvas_size_px
+        for factor in (1, 2, 3, 4):
+            if is_canvas_of((ow, oh), factor):
+                yield _wrong_device(
+                    template,
+                    other.id,
+                    f"it is exactly that template's canvas ({ow}×{oh} px"
+                    f"{f' ×{factor}' if factor > 1 else ''})",
+                    {"artwork_px": [width, height], "other_canvas_px": [ow, oh]},
+                    placement,
+                )
+                return
+    # 3. Proportions far from ours and very close to another's.
+    art_aspect = _aspect(width, height)
+    # Ours is the canvas or the recommended size (rounded up to 100 px, so a little off).
+    our_miss = min(
+        abs(_aspect(*template.canvas_size_px) / art_aspect - 1),
+        abs(
+            _aspect(template.min_artwork_px.width, template.min_artwork_px.height) / art_aspect - 1
+        ),
+    )
+    if our_miss <= cfg.device_aspect_mismatch:
+        return
+    closest = sorted((abs(_aspect(*o.canvas_size_px) / art_aspect - 1), o.id) for o in others)
+    if closest and closest[0][0] <= cfg.device_aspect_match:
+        yield _wrong_device(
+            template,
+            closest[0][1],
+            f"its proportions ({art_aspect:.3f}) match that template's canvas within "
+            f"{closest[0][0] * 100:.1f}% but miss ours by {our_miss * 100:.0f}%",
+            {
+                "artwork_aspect": round(art_aspect, 4),
+                "our_aspect_miss": round(our_miss, 4),
+                "other_aspect_miss": round(closest[0][0], 4),
+            },
+            placement,
+        )
+
+
+def _wrong_device(
+    template: Template,
+    other_id: str,
+    why: str,
+    measured: dict[str, object],
+    placement: ResolvedPlacement,
+) -> Finding:
+    return Finding(
+        code="wrong-device",
+        severity=Severity.WARNING,
+        message=(
+            f"This artwork looks made for {other_id}, not {template.id}: {why}. Check the "
+            "device chosen for the order, or redo the artwork on this template's guide."
+        ),
+        measured={"looks_like": other_id, **measured},
+        threshold={"aspect_match": 0.01, "aspect_mismatch": 0.05},
+        region=_region(_visible_artwork_box(placement), template),
+    )
+
+
+def _compress_to_black_point(lab: np.ndarray, black_lab: np.ndarray) -> np.ndarray:
+    from skimage.color import lab2xyz, xyz2lab
+
+    white = lab2xyz(np.array([[[100.0, 0.0, 0.0]]]), illuminant="D50")[0, 0]
+    black = lab2xyz(black_lab.reshape(1, 1, 3).astype(np.float64), illuminant="D50")[0, 0]
+    xyz = lab2xyz(lab.astype(np.float64), illuminant="D50")
+    scaled = black + xyz * (white - black) / white
+    result: np.ndarray = xyz2lab(scaled, illuminant="D50")
+    return result
+
+
+_GAMUT_ANALYSIS_LONG_SIDE = 360  # px: colour statistics need area, not detail
+
+
+def check_out_of_gamut(
+    artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
+) -> Iterable[Finding]:
+    if artwork.output is None:
+        return
+    from skimage.color import deltaE_ciede2000
+
+    factor = min(1.0, _GAMUT_ANALYSIS_LONG_SIDE / max(artwork.flat.size))
+    size = (max(1, round(artwork.flat.width * factor)), max(1, round(artwork.flat.height * factor)))
+    flat = artwork.flat.resize(size, Image.Resampling.BOX)
+    cmyk = artwork.cmyk.resize(size, Image.Resampling.BOX)
+    printed = print_to_lab(cmyk, artwork.output)
+    if flat.mode == "CMYK" and artwork.source_icc is None:
+        return  # untagged CMYK is printed as supplied: nothing to shift
+    wanted = source_to_lab(flat, artwork.source_icc)
+    # Map the wanted colours onto the press's black point first, as black point compensation
+    # does (a linear scaling in XYZ between white and the press black): a print cannot reach
+    # screen black, and that is no mistake a partner can fix.
+    black = print_to_lab(Image.new("CMYK", (1, 1), (255, 255, 255, 255)), artwork.output)
+    wanted = _compress_to_black_point(wanted, black[0, 0])
+    delta = deltaE_ciede2000(wanted, printed)
+    printed_area = np.asarray(artwork.coverage.resize(size, Image.Resampling.BOX)) >= 128
+    if not printed_area.any():
+        return
+    over = (delta > cfg.gamut_delta_e) & printed_area
+    share = float(over.sum() / printed_area.sum())
+    if share <= cfg.gamut_max_share:
+        return
+    rgb = np.asarray(flat.convert("RGB"))
+    cmyk_px = np.asarray(cmyk)
+    order = np.argsort(delta[over])[::-1]
+    ys, xs = np.nonzero(over)
+    worst: list[dict[str, object]] = []
+    seen: set[tuple[int, ...]] = set()
+    for i in order:
+        y, x = int(ys[i]), int(xs[i])
+        key = tuple(int(v) // 32 for v in rgb[y, x])
+        if key in seen:
+            continue
+        seen.add(key)
+        worst.append(
+            {
+                "artwork_rgb": "#{:02x}{:02x}{:02x}".format(*(int(v) for v in rgb[y, x])),
+                "print_cmyk_percent": [round(int(v) * 100 / 255) for v in cmyk_px[y, x]],
+                "delta_e2000": round(float(delta[y, x]), 1),
+            }
+        )
+        if len(worst) == 5:
+            break
+    region = _mask_box(over)
+    yield Finding(
+        code="out-of-gamut",
+        severity=Severity.WARNING,
+        message=(
+            f"{share * 100:.0f}% of the print will look noticeably different from the screen "
+            f"(colour difference above ΔE2000 {cfg.gamut_delta_e:g}; worst "
+            f"{worst[0]['artwork_rgb']}, ΔE {worst[0]['delta_e2000']}). Saturated blues and "
+            "greens cannot be printed in CMYK; check the proof, or pick printable colours."
+        ),
+        measured={
+            "share_over": round(share, 4),
+            "mean_delta_e2000": round(float(delta[printed_area].mean()), 2),
+            "worst_colors": worst,
+        },
+        threshold={"delta_e2000": cfg.gamut_delta_e, "max_share": cfg.gamut_max_share},
+        region=_region(
+            Box(
+                region.x / factor, region.y / factor, region.width / factor, region.height / factor
+            ),
+            template,
+        ),
     )
 
 
@@ -456,6 +893,56 @@ CHECKS: tuple[Check, ...] = (
         ),
         severity=Severity.WARNING,
         function=check_orientation,
+    ),
+    Check(
+        id="content-in-cutout",
+        summary="A face, text or a distinct object under a camera opening or its keep-out rim",
+        rationale=(
+            "Nothing prints in the opening and the rim hides what is near it: a face or a "
+            "name under the camera is the most common reprint complaint on photo cases."
+        ),
+        severity=Severity.WARNING,
+        function=check_content_in_cutout,
+    ),
+    Check(
+        id="content-near-edge",
+        summary="A face, text or a placed object between the safe line and the cut",
+        rationale=(
+            "Cutters wander up to ~2 mm and case edges curve away: what sits outside the safe "
+            "line can be trimmed or bent out of sight (on wrap cases, the side walls)."
+        ),
+        severity=Severity.WARNING,
+        function=check_content_near_edge,
+    ),
+    Check(
+        id="template-guides-present",
+        summary="The designer's template guides left visible in the artwork",
+        rationale=(
+            "Partners design on our guide and forget to hide it: the cut line and camera "
+            "outlines then print on the case, which is never what they meant."
+        ),
+        severity=Severity.ERROR,
+        function=check_template_guides_present,
+    ),
+    Check(
+        id="wrong-device",
+        summary="Artwork that looks made for another device's template",
+        rationale=(
+            "A design made for another phone puts its camera hole and edges in the wrong place;"
+            " the order's device may be wrong, or the partner used the wrong guide."
+        ),
+        severity=Severity.WARNING,
+        function=check_wrong_device,
+    ),
+    Check(
+        id="out-of-gamut",
+        summary="Colours the press cannot reproduce, on a large share of the print",
+        rationale=(
+            "Partners judge colour on screen; saturated blues and greens shift by ΔE 15–20 in "
+            "CMYK. Telling them before printing avoids 'the case looks different' complaints."
+        ),
+        severity=Severity.WARNING,
+        function=check_out_of_gamut,
     ),
 )
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from preflight.checks import CheckConfig
 from preflight.color import ColorSettings, ProfileLibrary, RenderingIntent
 from preflight.errors import PreflightError
 from preflight.geometry import Placement
@@ -144,6 +145,7 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         template=template,
         placement=placement,
         color=color,
+        checks=CheckConfig(other_templates=tuple(t for t in catalog if t.id != template.id)),
         limits=LoadLimits(settings.max_file_bytes, settings.max_pixels),
         artwork_path=args.artwork,
         deadline_s=settings.job_deadline_s,

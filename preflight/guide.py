@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from preflight.geometry import Box, mm_to_px
 from preflight.templates import Cutout, Template
+from preflight.zones import cutout_box, cutout_radius_px
 
 __all__ = ["render_guide_png", "render_guide_svg"]
 
@@ -32,23 +33,6 @@ class _Legend:
     safe: str = "safe line: keep text and faces inside"
     bleed: str = "bleed: extend the background to the edge"
     keep_out: str = "camera keep-out: nothing important here"
-
-
-def _cutout_box(template: Template, cut: Cutout, grow_mm: float = 0.0) -> Box:
-    return template.mm_box(
-        cut.x_mm - grow_mm,
-        cut.y_mm - grow_mm,
-        cut.width_mm + 2 * grow_mm,
-        cut.height_mm + 2 * grow_mm,
-    )
-
-
-def _cutout_radius_px(template: Template, cut: Cutout, grow_mm: float = 0.0) -> float:
-    if cut.shape == "circle":
-        return mm_to_px(cut.width_mm / 2 + grow_mm, template.print_dpi)
-    if cut.shape == "rounded_rect":
-        return mm_to_px(cut.corner_radius_mm + grow_mm, template.print_dpi)
-    return mm_to_px(grow_mm, template.print_dpi)
 
 
 def _xy(box: Box) -> tuple[float, float, float, float]:
@@ -86,14 +70,14 @@ def render_guide_png(template: Template) -> bytes:
     safe_radius = max(0.0, radius - mm_to_px(template.safe_inset_mm, dpi))
     _dashed_rounded_rect(image, template.safe_box, safe_radius, _SAFE, line)
     for cut in template.cutouts:
-        keep = _cutout_box(template, cut, cut.keep_out_mm)
+        keep = cutout_box(template, cut, cut.keep_out_mm)
         _dashed_rounded_rect(
-            image, keep, _cutout_radius_px(template, cut, cut.keep_out_mm), _KEEP_OUT, line
+            image, keep, cutout_radius_px(template, cut, cut.keep_out_mm), _KEEP_OUT, line
         )
-        box = _cutout_box(template, cut)
+        box = cutout_box(template, cut)
         draw.rounded_rectangle(
             _xy(box),
-            radius=_cutout_radius_px(template, cut),
+            radius=cutout_radius_px(template, cut),
             fill=(200, 200, 200),
             outline=_CUTOUT,
             width=line,

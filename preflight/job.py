@@ -118,7 +118,11 @@ def _check(state: _State) -> _State:
         image=artwork.image,
         canvas=canvas.image,
         coverage=canvas.coverage,
+        flat=_need(state.flat, "the flattened canvas"),
         cmyk=_need(state.cmyk, "the CMYK image"),
+        dpi=state.request.template.print_dpi,
+        source_icc=artwork.icc_profile,
+        output=state.output_profile,
     )
     findings = run_checks(
         placed,

@@ -1,0 +1,141 @@
+"""Per-code recall and false-alarm rate of the checks on the labelled evaluation set.
+
+    python -m tests.evaluation.evaluate [--every N] [--json FILE]
+
+Targets (issue 3): recall ≥ 95 % for every partner-mistake code, false alarms ≤ 2 % of clean
+artwork, and a content finding's region overlapping the planted mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from preflight.checks import CheckConfig
+from preflight.color import ProfileLibrary
+from preflight.job import JobRequest, run_job
+from preflight.templates import Catalog, load_catalog
+from tests.evaluation.cases import Case, clean_cases, mistake_cases
+
+RECALL_TARGET = 0.95
+FALSE_ALARM_TARGET = 0.02
+REGION_CODES = {"content-in-cutout", "content-near-edge"}
+
+
+@dataclass
+class Scores:
+    hits: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    totals: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    region_misses: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    clean: int = 0
+    false_alarms: list[str] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def recall(self, code: str) -> float:
+        return self.hits[code] / self.totals[code] if self.totals[code] else 1.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        return len(self.false_alarms) / self.clean if self.clean else 0.0
+
+    def meets_targets(self) -> bool:
+        return all(self.recall(c) >= RECALL_TARGET for c in self.totals) and (
+            self.false_alarm_rate <= FALSE_ALARM_TARGET
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recall": {c: round(self.recall(c), 3) for c in sorted(self.totals)},
+            "cases": dict(self.totals),
+            "region_misses": dict(self.region_misses),
+            "clean_cases": self.clean,
+            "false_alarm_rate": round(self.false_alarm_rate, 4),
+            "false_alarms": self.false_alarms,
+            "misses": self.misses,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def _overlaps(region: dict[str, list[float]] | None, case: Case) -> bool:
+    if case.planted is None or region is None:
+        return True
+    x, y, w, h = region["px"]
+    p = case.planted
+    return x < p.right and p.x < x + w and y < p.bottom and p.y < y + h
+
+
+def evaluate(catalog: Catalog, every: int = 1) -> Scores:
+    profiles = ProfileLibrary()
+    scores = Scores()
+    started = time.perf_counter()
+    cases = list(clean_cases(catalog)) + list(mistake_cases(catalog))
+    for case in cases[::every]:
+        template = catalog.get(case.template_id)
+        others = tuple(t for t in catalog if t.id != template.id)
+        report = run_job(
+            JobRequest(
+                template=template,
+                artwork_bytes=case.data,
+                artwork_name=case.name,
+                placement=case.placement,
+                checks=CheckConfig(other_templates=others),
+            ),
+            profiles,
+        ).report
+        findings = report["findings"]
+        raised = {f["code"] for f in findings if f["severity"] != "info"}
+        produced = {f["code"] for f in findings}
+        if not case.expected:
+            scores.clean += 1
+            if raised:
+                scores.false_alarms.append(f"{case.name}: {sorted(raised)}")
+            continue
+        for code in case.expected:
+            scores.totals[code] += 1
+            matching = [f for f in findings if f["code"] == code]
+            if code in produced and (
+                code not in REGION_CODES or any(_overlaps(f["region"], case) for f in matching)
+            ):
+                scores.hits[code] += 1
+            else:
+                if matching:
+                    scores.region_misses[code] += 1
+                scores.misses.append(f"{case.name}: expected {code}, got {sorted(produced)}")
+    scores.seconds = time.perf_counter() - started
+    return scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--every", type=int, default=1, help="evaluate every Nth case")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    scores = evaluate(load_catalog(), args.every)
+    print(f"{'code':<28} {'recall':>7} {'cases':>6}")
+    for code in sorted(scores.totals):
+        mark = "ok " if scores.recall(code) >= RECALL_TARGET else "LOW"
+        print(f"{code:<28} {scores.recall(code):>7.1%} {scores.totals[code]:>6}  {mark}")
+    print(
+        f"\nfalse alarms on clean artwork: {len(scores.false_alarms)}/{scores.clean} = "
+        f"{scores.false_alarm_rate:.1%} (target ≤ {FALSE_ALARM_TARGET:.0%})"
+    )
+    for line in scores.false_alarms + scores.misses:
+        print(f"  {line}")
+    print(
+        f"\n{'targets met' if scores.meets_targets() else 'TARGETS NOT MET'} "
+        f"({scores.seconds:.0f} s)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(scores.to_dict(), indent=2) + "\n")
+    return 0 if scores.meets_targets() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Content, guide, device and colour checks on planted mistakes (codes, regions, numbers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from preflight.checks import CheckConfig
+from preflight.color import ProfileLibrary
+from preflight.geometry import Box, mm_to_px
+from preflight.job import JobRequest, run_job
+from preflight.templates import Catalog, Template
+from preflight.zones import content_safe_box, cutout_box
+from tests.evaluation.cases import _paste_at_canvas, _with_guides, background, face, logo
+from tests.imaging import encode
+
+
+def _report(
+    catalog: Catalog, profiles: ProfileLibrary, template_id: str, image: Image.Image
+) -> dict[str, Any]:
+    others = tuple(t for t in catalog if t.id != template_id)
+    request = JobRequest(
+        template=catalog.get(template_id),
+        artwork_bytes=encode(image, "PNG"),
+        checks=CheckConfig(other_templates=others),
+    )
+    return run_job(request, profiles).report
+
+
+def _codes(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["code"]: f for f in report["findings"]}
+
+
+def _min_size(template: Template) -> tuple[int, int]:
+    return template.min_artwork_px.width, template.min_artwork_px.height
+
+
+def _intersects(region: dict[str, list[float]], box: Box) -> bool:
+    x, y, w, h = region["px"]
+    return x < box.right and box.x < x + w and y < box.bottom and box.y < y + h
+
+
+def test_moving_a_face_into_the_cutout_adds_the_finding(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    template = catalog.get("iphone-15")
+    size_px = mm_to_px(24, template.print_dpi)
+    w, h = template.canvas_size_px
+    away = background("foliage", _min_size(template), seed=3)
+    _paste_at_canvas(away, template, face(7, 256), (w / 2, h * 0.55), size_px)
+    assert "content-in-cutout" not in _codes(_report(catalog, profiles, "iphone-15", away))
+
+    under = background("foliage", _min_size(template), seed=3)
+    zone = cutout_box(template, template.cutouts[0])
+    planted = _paste_at_canvas(
+        under, template, face(7, 256), (zone.x + zone.width / 2, zone.y + zone.height / 2), size_px
+    )
+    findings = [
+        f
+        for f in _report(catalog, profiles, "iphone-15", under)["findings"]
+        if f["code"] == "content-in-cutout" and f["measured"]["kind"] == "face"
+    ]
+    assert findings, "the face under the camera is found as a face"
+    assert _intersects(findings[0]["region"], planted)
+
+
+def test_logo_across_the_safe_line_is_near_the_edge(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    template = catalog.get("galaxy-s24")
+    art = background("sky", _min_size(template), seed=5)
+    safe = content_safe_box(template)
+    size_px = mm_to_px(16, template.print_dpi)
+    planted = _paste_at_canvas(
+        art,
+        template,
+        logo(300),
+        (safe.right + size_px / 3 - size_px / 2, safe.y + safe.height * 0.6),
+        size_px,
+    )
+    finding = _codes(_report(catalog, profiles, "galaxy-s24", art))["content-near-edge"]
+    assert finding["measured"]["outside_safe_share"] >= 0.1
+    assert _intersects(finding["region"], planted)
+
+
+def test_guides_left_in_the_artwork(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    template = catalog.get("pixel-8")
+    w, h = template.canvas_size_px
+    art = _with_guides(background("gravel", (round(w * 1.1), round(h * 1.1)), seed=1), template)
+    codes = _codes(_report(catalog, profiles, "pixel-8", art))
+    assert codes["template-guides-present"]["severity"] == "error"
+    assert "wrong-device" not in codes, "our own guide is not another device's"
+
+
+def test_another_devices_guides_name_that_device(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    other = catalog.get("pixel-8")
+    art = _with_guides(background("brick", other.canvas_size_px, seed=2), other)
+    codes = _codes(_report(catalog, profiles, "iphone-15", art))
+    assert codes["wrong-device"]["measured"]["looks_like"] == "pixel-8"
+    assert "template-guides-present" in codes
+
+
+def test_artwork_sized_for_a_tablet_on_a_phone(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    ipad = catalog.get("ipad-10")
+    art = background("foliage", ipad.canvas_size_px, seed=4)
+    codes = _codes(_report(catalog, profiles, "iphone-15", art))
+    assert codes["wrong-device"]["measured"]["looks_like"] == "ipad-10"
+
+
+def test_upside_down_faces(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    template = catalog.get("iphone-15")
+    w, h = template.canvas_size_px
+    art = background("sky", _min_size(template), seed=8)
+    for k, cy in enumerate((0.45, 0.62, 0.8)):
+        _paste_at_canvas(art, template, face(k, 256), (w / 2, h * cy), mm_to_px(26, 300))
+    upright = _codes(_report(catalog, profiles, "iphone-15", art))
+    assert "orientation-mismatch" not in upright
+    turned = _codes(
+        _report(catalog, profiles, "iphone-15", art.transpose(Image.Transpose.ROTATE_180))
+    )
+    assert turned["orientation-mismatch"]["threshold"]["suggested_rotate_deg"] == 180
+
+
+@pytest.mark.parametrize("colour", [(0, 70, 255), (0, 210, 70)])
+def test_saturated_blue_or_green_is_out_of_gamut(
+    catalog: Catalog, profiles: ProfileLibrary, colour: tuple[int, int, int]
+) -> None:
+    template = catalog.get("iphone-15")
+    art = background("foliage", _min_size(template), seed=6)
+    art.paste(colour, (0, 0, art.width, art.height // 2))
+    finding = _codes(_report(catalog, profiles, "iphone-15", art))["out-of-gamut"]
+    assert finding["measured"]["share_over"] > 0.4
+    worst = finding["measured"]["worst_colors"][0]
+    assert worst["delta_e2000"] > 5
+    assert len(worst["print_cmyk_percent"]) == 4
