@@ -599,7 +599,7 @@ def check_template_guides_present(
         e
         for e in evidence
         if _guides_show(e, cfg)
-        # another template is only tested on its cutouts: one clear outline is enough
+        # another template is mostly tested on its cutouts: one clear outline is enough
         or (e.template_id != template.id and e.cutout_support >= cfg.guide_path_support)
     ]
     if not shown:

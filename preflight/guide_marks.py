@@ -194,12 +194,23 @@ def guide_evidence(
     """How strongly each candidate template's guides show on the flattened canvas."""
     rgb = np.asarray(flat.convert("RGB"), dtype=np.float32)
     channels = [rgb[..., c] for c in range(3)]
+    aw, ah = placement.artwork_size
+    art_aspect = min(aw, ah) / max(aw, ah)
+    foreign = [t for t in candidates if t.id != ours.id]
+    closest = min(
+        foreign,
+        key=lambda t: abs(min(t.canvas_size_px) / max(t.canvas_size_px) - art_aspect),
+        default=ours,
+    ).id
     evidence = []
     for template in candidates:
         support = {}
         # Cut and safe lines of similar devices coincide within the search distance: they
-        # tell that *a* guide is there, not whose. Other templates are judged by cutouts.
-        cutouts_only = template.id != ours.id
+        # tell that *a* guide is there, not whose. Other templates are judged by cutouts,
+        # except the one whose proportions the artwork has (its lines may be all that shows
+        # when the crop removes its camera).
+        cutouts_only = template.id != ours.id and template.id != closest
+
         for name, path in _guide_paths(template, cutouts_only).items():
             value = _support(channels, _to_our_canvas(path, template, ours, placement))
             if value is not None:

@@ -124,12 +124,10 @@ def _check(state: _State) -> _State:
         source_icc=artwork.icc_profile,
         output=state.output_profile,
     )
-    findings = run_checks(
-        placed,
-        state.request.template,
-        _need(state.placement, "the placement"),
-        state.request.checks,
-    )
+    template = state.request.template
+    # The template's own thresholds (from its file) refine the run's configuration.
+    config = dataclasses.replace(state.request.checks, **template.checks.overrides())
+    findings = run_checks(placed, template, _need(state.placement, "the placement"), config)
     return dataclasses.replace(state, findings=tuple(findings))
 
 

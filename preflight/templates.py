@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,6 +25,7 @@ from preflight.geometry import Box, mm_to_px
 
 __all__ = [
     "Catalog",
+    "CheckThresholds",
     "Cutout",
     "DeviceFile",
     "PixelSize",
@@ -72,6 +73,35 @@ class Cutout(_Strict):
         return self.model_copy(update={"x_mm": self.x_mm + dx_mm, "y_mm": self.y_mm + dy_mm})
 
 
+class CheckThresholds(_Strict):
+    """Per-template overrides of check thresholds (same names and units as CheckConfig).
+
+    A device file may set them for all its variants (``[checks]``) and a variant for itself
+    (``checks = { ... }``); the variant wins. Unset fields keep the run's defaults.
+    """
+
+    warn_ppi: float | None = Field(None, gt=0, le=2400)
+    error_ppi: float | None = Field(None, gt=0, le=2400)
+    ppi_tolerance: float | None = Field(None, ge=0, lt=0.5)
+    bleed_tolerance_mm: float | None = Field(None, ge=0, le=5)
+    transparency_min_share: float | None = Field(None, ge=0, le=1)
+    ink_limit_percent: float | None = Field(None, gt=0, le=400)
+    ink_limit_min_share: float | None = Field(None, ge=0, le=1)
+    orientation_min_aspect: float | None = Field(None, ge=1, le=5)
+    cutout_min_overlap: float | None = Field(None, ge=0, le=1)
+    edge_min_overlap: float | None = Field(None, ge=0, le=1)
+    gamut_delta_e: float | None = Field(None, gt=0, le=100)
+    gamut_max_share: float | None = Field(None, ge=0, le=1)
+
+    def merged(self, other: CheckThresholds | None) -> CheckThresholds:
+        if other is None:
+            return self
+        return self.model_copy(update=other.model_dump(exclude_none=True))
+
+    def overrides(self) -> dict[str, Any]:
+        return dict(self.model_dump(exclude_none=True))
+
+
 class Variant(_Strict):
     """A product sold for a device: its own template id, substrate, print mode and SKUs."""
 
@@ -84,6 +114,7 @@ class Variant(_Strict):
     )
     skus: tuple[str, ...] = Field(min_length=1)
     min_artwork_px: PixelSize | None = None
+    checks: CheckThresholds | None = None
 
     @model_validator(mode="after")
     def _wrap_consistent(self) -> Variant:
@@ -110,6 +141,7 @@ class DeviceFile(_Strict):
     corner_radius_mm: float = Field(ge=0)
     min_artwork_px: PixelSize
     cutouts: tuple[Cutout, ...] = ()
+    checks: CheckThresholds = Field(default_factory=CheckThresholds)
     variants: tuple[Variant, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -145,6 +177,7 @@ class Template(_Strict):
     print_mode: Literal["back_only", "wrap"]
     wrap_mm: float
     skus: tuple[str, ...]
+    checks: CheckThresholds
     source_file: str
 
     # --- derived geometry, canvas pixels (see preflight.geometry) -------------------------
@@ -216,6 +249,7 @@ def _templates_from(device: DeviceFile, source: str) -> Iterator[Template]:
             print_mode=variant.print_mode,
             wrap_mm=wrap,
             skus=variant.skus,
+            checks=device.checks.merged(variant.checks),
             source_file=source,
         )
 

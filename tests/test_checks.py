@@ -240,3 +240,12 @@ def test_landscape_photo_on_a_portrait_case(catalog: Catalog, profiles: ProfileL
     assert "orientation-mismatch" not in rotated
     square = _findings(catalog, profiles, "iphone-15", photo((2000, 2000)))
     assert "orientation-mismatch" not in square
+
+
+def test_template_thresholds_apply_to_its_jobs(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    lenient = catalog.get("iphone-15").model_copy(
+        update={"checks": catalog.get("iphone-15").checks.model_copy(update={"warn_ppi": 150.0})}
+    )
+    request = JobRequest(template=lenient, artwork_bytes=encode(photo((640, 1280)), "PNG"))
+    codes = {f["code"] for f in run_job(request, profiles).report["findings"]}
+    assert "low-effective-ppi" not in codes

@@ -162,3 +162,36 @@ def test_file_name_must_match_the_device_id(tmp_path: Path) -> None:
     _write(tmp_path, "iphone-15-renamed.toml", source)
     with pytest.raises(InvalidTemplate, match=r"must be named iphone-15\.toml"):
         load_catalog(tmp_path)
+
+
+def test_threshold_overrides_are_check_settings() -> None:
+    import dataclasses
+
+    from preflight.checks import CheckConfig
+    from preflight.templates import CheckThresholds
+
+    config_fields = {f.name for f in dataclasses.fields(CheckConfig)}
+    assert set(CheckThresholds.model_fields) <= config_fields
+
+
+def test_a_template_can_override_thresholds(tmp_path: Path) -> None:
+    source = (default_templates_dir() / "iphone-15.toml").read_text(encoding="utf-8")
+    source = source.replace(
+        "\n[[cutouts]]", "\n[checks]\nwarn_ppi = 250.0\nink_limit_percent = 280\n\n[[cutouts]]", 1
+    )
+    source = source.replace(
+        'skus = ["PC-IPHONE15-CLEAR"]', 'skus = ["PC-IPHONE15-CLEAR"]\nchecks = { warn_ppi = 200 }'
+    )
+    _write(tmp_path, "iphone-15.toml", source)
+    catalog = load_catalog(tmp_path)
+    assert catalog.get("iphone-15").checks.overrides() == {
+        "warn_ppi": 250.0,
+        "ink_limit_percent": 280.0,
+    }
+    assert catalog.get("iphone-15-clear").checks.overrides() == {
+        "warn_ppi": 200.0,
+        "ink_limit_percent": 280.0,
+    }
+    _write(tmp_path, "iphone-15.toml", source.replace("warn_ppi = 250.0", "warm_ppi = 250.0"))
+    with pytest.raises(InvalidTemplate, match="warm_ppi"):
+        load_catalog(tmp_path)
