@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 from PIL import Image
 
 from preflight.color import OutputProfile, print_to_lab, source_to_lab
-from preflight.content import ContentAnalysis, ContentObject, analyse_content
+from preflight.content import ContentAnalysis, ContentObject
 from preflight.findings import Finding, Region, Severity
 from preflight.geometry import Box, ResolvedPlacement, mm_to_px, px_to_mm
 from preflight.guide_marks import GuideEvidence, guide_evidence
@@ -79,15 +78,11 @@ class PlacedArtwork:
     flat: Image.Image  # the canvas on paper white (RGB, L or CMYK)
     cmyk: Image.Image
     dpi: float
+    content: ContentAnalysis  # faces, text and distinct objects, found once for all checks
     source_icc: bytes | None = None  # the artwork's own profile (None: sRGB / output space)
     output: OutputProfile | None = None  # the press profile the CMYK is in
-
+    # Per-job scratch space for analyses two checks share (guide evidence).
     _memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
-
-    @cached_property
-    def content(self) -> ContentAnalysis:
-        """Faces, text and distinct objects on the canvas, found once for all checks."""
-        return analyse_content(self.flat, self.dpi)
 
 
 CheckFunction = Callable[
@@ -736,7 +731,7 @@ def _compress_to_black_point(lab: np.ndarray, black_lab: np.ndarray) -> np.ndarr
     return result
 
 
-_GAMUT_ANALYSIS_LONG_SIDE = 360  # px: colour statistics need area, not detail
+_GAMUT_ANALYSIS_LONG_SIDE = 256  # px: colour statistics need area, not detail
 
 
 def check_out_of_gamut(

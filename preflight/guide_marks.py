@@ -135,17 +135,30 @@ def _to_our_canvas(
     )
 
 
+def _guide_scale(source: Template, ours: Template, placement: ResolvedPlacement) -> float:
+    """Our canvas px per source-canvas px (1 for our own guide: the cover fit undoes any
+    enlargement of same-shaped artwork)."""
+    if source.id == ours.id or source.canvas_size_px == ours.canvas_size_px:
+        return 1.0
+    return placement.scale * placement.artwork_size[0] / source.canvas_size_px[0]
+
+
 def _sample_across(channel: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
-    """Channel values at ``distance`` px along each point's normal (bilinear)."""
+    """Channel values at ``distance`` px along each point's normal (bilinear: scaled-down
+    guides have lines under two pixels wide)."""
     xs = points[:, 0] + distance * points[:, 2]
     ys = points[:, 1] + distance * points[:, 3]
     values: np.ndarray = ndimage.map_coordinates(channel, [ys, xs], order=1, mode="nearest")
     return values
 
 
-def _support(channels: list[np.ndarray], points: np.ndarray) -> float | None:
+def _support(channels: list[np.ndarray], points: np.ndarray, scale: float) -> float | None:
+    """Share of ``points`` where a thin one-colour line runs along the path. ``scale`` is how
+    much the guide was enlarged onto our canvas: its lines widen, so the sides move out."""
     height, width = channels[0].shape
-    margin = _SIDE_OFFSET_PX + _SEARCH_PX + 1
+    side = round(_SIDE_OFFSET_PX * max(1.0, scale))
+    search = round(_SEARCH_PX * max(1.0, scale))
+    margin = side + search + 1
     keep = (
         (points[:, 0] > margin)
         & (points[:, 0] < width - margin)
@@ -156,15 +169,14 @@ def _support(channels: list[np.ndarray], points: np.ndarray) -> float | None:
     if len(points) < _MIN_SAMPLES:
         return None  # the path is (mostly) off the canvas: no evidence either way
     # Sample each normal's profile once, then test every allowed offset of the line.
-    reach = _SEARCH_PX + int(_SIDE_OFFSET_PX)
-    side = int(_SIDE_OFFSET_PX)
+    reach = search + side
     profiles = [
         np.stack([_sample_across(c, points, float(d)) for d in range(-reach, reach + 1)])
         for c in channels
     ]
     found = np.zeros(len(points), dtype=bool)
     line_colour = np.zeros((len(points), len(channels)), dtype=np.float32)
-    for offset in range(-_SEARCH_PX, _SEARCH_PX + 1):
+    for offset in range(-search, search + 1):
         hit = np.zeros(len(points), dtype=bool)
         for profile in profiles:
             centre = profile[reach + offset]
@@ -192,6 +204,7 @@ def guide_evidence(
     flat: Image.Image, ours: Template, placement: ResolvedPlacement, candidates: list[Template]
 ) -> list[GuideEvidence]:
     """How strongly each candidate template's guides show on the flattened canvas."""
+    # All three channels: a red cut line can have the lightness of mid-grey gravel.
     rgb = np.asarray(flat.convert("RGB"), dtype=np.float32)
     channels = [rgb[..., c] for c in range(3)]
     aw, ah = placement.artwork_size
@@ -211,8 +224,9 @@ def guide_evidence(
         # when the crop removes its camera).
         cutouts_only = template.id != ours.id and template.id != closest
 
+        scale = _guide_scale(template, ours, placement)
         for name, path in _guide_paths(template, cutouts_only).items():
-            value = _support(channels, _to_our_canvas(path, template, ours, placement))
+            value = _support(channels, _to_our_canvas(path, template, ours, placement), scale)
             if value is not None:
                 support[name] = round(value, 3)
         evidence.append(GuideEvidence(template.id, support))

@@ -19,6 +19,7 @@ from PIL import Image
 
 from preflight.checks import CheckConfig, PlacedArtwork, run_checks
 from preflight.color import ColorSettings, OutputProfile, ProfileLibrary, convert_to_output
+from preflight.content import ContentAnalysis, analyse_content
 from preflight.errors import DeadlineExceeded
 from preflight.findings import Finding, verdict
 from preflight.geometry import Placement, ResolvedPlacement, resolve_placement
@@ -64,6 +65,7 @@ class _State:
     placement: ResolvedPlacement | None = None
     canvas: PlacedCanvas | None = None
     flat: Image.Image | None = None
+    content: ContentAnalysis | None = None
     findings: tuple[Finding, ...] = ()
     cmyk: Image.Image | None = None
     files: dict[str, bytes] = field(default_factory=dict)
@@ -110,6 +112,13 @@ def _flatten(state: _State) -> _State:
     return dataclasses.replace(state, flat=flatten(_need(state.canvas, "the placed canvas")))
 
 
+def _analyse(state: _State) -> _State:
+    flat = _need(state.flat, "the flattened canvas")
+    return dataclasses.replace(
+        state, content=analyse_content(flat, state.request.template.print_dpi)
+    )
+
+
 def _check(state: _State) -> _State:
     artwork = _need(state.artwork, "the artwork")
     canvas = _need(state.canvas, "the placed canvas")
@@ -121,6 +130,7 @@ def _check(state: _State) -> _State:
         flat=_need(state.flat, "the flattened canvas"),
         cmyk=_need(state.cmyk, "the CMYK image"),
         dpi=state.request.template.print_dpi,
+        content=_need(state.content, "the content analysis"),
         source_icc=artwork.icc_profile,
         output=state.output_profile,
     )
@@ -160,6 +170,7 @@ STEPS: tuple[tuple[str, Callable[[_State], _State]], ...] = (
     ("place", _place),
     ("flatten", _flatten),
     ("convert", _convert),  # before the checks: the ink check reads the separations
+    ("analyse", _analyse),  # faces, text, distinct objects: what the content checks look for
     ("check", _check),
     ("encode", _encode),
 )
@@ -212,6 +223,7 @@ def _report(state: _State, timings: dict[str, float]) -> dict[str, Any]:
             "source_profile": artwork.facts.profile_source,
         },
         "findings": [f.to_dict() for f in findings],
+        "content": state.content.to_dict() if state.content else None,
         "outputs": {
             name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
             for name, data in state.files.items()
