@@ -50,6 +50,8 @@ class CheckConfig:
     # cutout's keep-out zone, and outside the content-safe box, that is worth a warning.
     cutout_min_overlap: float = 0.10
     edge_min_overlap: float = 0.10
+    # ...or that reaches this far past the safe line.
+    edge_min_intrusion_mm: float = 1.5
     # A guide path "shows" when this share of its samples is a thin line; guides are present
     # when two paths show, or one shows very clearly.
     guide_path_support: float = 0.5
@@ -522,7 +524,13 @@ def check_content_near_edge(
         ix1, iy1 = min(box.right, safe.right), min(box.bottom, safe.bottom)
         inside = max(0.0, ix1 - ix0) * max(0.0, iy1 - iy0)
         outside = 1.0 - inside / area
-        if outside < cfg.edge_min_overlap:
+        # How far it reaches past the safe line: a long line of text can have only a small
+        # share outside and still put letters where the cutter wanders.
+        intrusion_px = max(
+            safe.x - box.x, box.right - safe.right, safe.y - box.y, box.bottom - safe.bottom, 0.0
+        )
+        intrusion_mm = px_to_mm(intrusion_px, template.print_dpi)
+        if outside < cfg.edge_min_overlap and intrusion_mm < cfg.edge_min_intrusion_mm:
             continue
         margin_mm = template.safe_inset_mm + template.wrap_mm
         where = f"within {margin_mm:g} mm of the cut" + (
@@ -539,9 +547,14 @@ def check_content_near_edge(
             measured={
                 "kind": obj.kind,
                 "outside_safe_share": round(outside, 3),
+                "past_safe_line_mm": round(intrusion_mm, 1),
                 "object_box_px": box.to_px_list(),
             },
-            threshold={"max_outside_share": cfg.edge_min_overlap, "safe_margin_mm": margin_mm},
+            threshold={
+                "max_outside_share": cfg.edge_min_overlap,
+                "max_past_safe_line_mm": cfg.edge_min_intrusion_mm,
+                "safe_margin_mm": margin_mm,
+            },
             region=_region(box, template),
         )
 

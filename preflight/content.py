@@ -10,7 +10,10 @@ canvas; results are boxes in canvas pixels (see :mod:`preflight.geometry`).
   the artwork is rotated.
 * **Text**: stroke-like marks (morphological top-hat at ≤ 2.3 mm stroke width, ≥ 25% contrast)
   whose connected components have letter sizes (1.2–15 mm tall) and line up in an evenly
-  spaced row of at least four with similar heights, standing out from their surroundings.
+  spaced row of at least four with similar heights, standing out from their surroundings
+  (stroke strength ≥ 1.25 × the surroundings' 90th percentile) and either clear of marks just
+  above and below, or six marks long (text on a busy photo is not isolated; chance rows in
+  grass and gravel are short).
 * **Distinct objects** (logos, products, a person against a backdrop): centre–surround contrast
   in CIELAB (1.5 mm centre, 8 mm surround); a compact region far from its surroundings whose
   colour is rare in the rest of the image. Sky, foliage and repeating patterns (cells,
@@ -50,6 +53,7 @@ _TEXT_HEIGHT_MM = (1.2, 15.0)
 # Three evenly spaced marks happen by chance in grass and gravel; four rarely do. The price:
 # three-letter words ("Mom") alone are not recognised as text.
 _TEXT_MIN_MARKS = 4
+_TEXT_MARKS_WITHOUT_ISOLATION = 6
 _SALIENCY_PX_PER_MM = 1.5
 _SALIENCY_CENTRE_MM = 1.5
 _SALIENCY_SURROUND_MM = 8.0
@@ -233,7 +237,9 @@ def _text_lines(grey: Image.Image, dpi: float) -> list[tuple[Box, float]]:
             if 0.12 <= fill <= 0.9:
                 candidates.append((cols.start, rows.start, width, height))
         for x, y, w, h, n in _group_into_lines(candidates):
-            if _isolated(mask, x, y, w, h) and _stands_out(strokes, mask, x, y, w, h):
+            # Text on a busy texture is not isolated; a long even run that stands out still is.
+            isolated = _isolated(mask, x, y, w, h) or n >= _TEXT_MARKS_WITHOUT_ISOLATION
+            if isolated and _stands_out(strokes, mask, x, y, w, h):
                 lines.append((Box(x / factor, y / factor, w / factor, h / factor), float(n)))
     return _merge_overlapping(lines)
 

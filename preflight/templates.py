@@ -90,6 +90,7 @@ class CheckThresholds(_Strict):
     orientation_min_aspect: float | None = Field(None, ge=1, le=5)
     cutout_min_overlap: float | None = Field(None, ge=0, le=1)
     edge_min_overlap: float | None = Field(None, ge=0, le=1)
+    edge_min_intrusion_mm: float | None = Field(None, ge=0, le=20)
     gamut_delta_e: float | None = Field(None, gt=0, le=100)
     gamut_max_share: float | None = Field(None, ge=0, le=1)
 
