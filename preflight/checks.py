@@ -445,26 +445,59 @@ def _box_slices(box: Box, shape: tuple[int, ...]) -> tuple[slice, slice]:
     return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
 
 
+@dataclass(frozen=True)
+class _ContentHit:
+    obj: ContentObject
+    share: float  # overlap share (cutout) or share outside the safe line (edge)
+    region: Box
+
+
+def _grouped(hits: list[_ContentHit]) -> list[list[_ContentHit]]:
+    """One group per kind, strongest first; a distinct object is dropped when a face or text
+    line already explains that place (a face is a more useful thing to tell than 'object')."""
+    specific = [h.obj.box for h in hits if h.obj.kind != "object"]
+    kept = [
+        h
+        for h in hits
+        if h.obj.kind != "object" or not any(_boxes_touch(h.obj.box, b) for b in specific)
+    ]
+    groups: dict[str, list[_ContentHit]] = {}
+    for hit in sorted(kept, key=lambda h: -h.share):
+        groups.setdefault(hit.obj.kind, []).append(hit)
+    return list(groups.values())
+
+
+def _boxes_touch(a: Box, b: Box) -> bool:
+    return a.x < b.right and b.x < a.right and a.y < b.bottom and b.y < a.bottom
+
+
+def _union(boxes: list[Box]) -> Box:
+    x0, y0 = min(b.x for b in boxes), min(b.y for b in boxes)
+    x1, y1 = max(b.right for b in boxes), max(b.bottom for b in boxes)
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def _how_many(group: list[_ContentHit]) -> str:
+    word = _KIND_WORDS[group[0].obj.kind]
+    return word if len(group) == 1 else f"{word} (and {len(group) - 1} more like it)"
+
+
 def check_content_in_cutout(
     artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
 ) -> Iterable[Finding]:
     zones = cutout_zone_masks(template)
-    if not zones:
-        return
-    for obj in artwork.content.objects:
-        rows, cols = _box_slices(obj.box, zones[0].shape)
-        box_area = (rows.stop - rows.start) * (cols.stop - cols.start)
-        if box_area == 0:
-            continue
-        for index, zone in enumerate(zones):
-            inside = int(zone[rows, cols].sum())
+    for index, zone in enumerate(zones):
+        hits = []
+        for obj in artwork.content.objects:
+            rows, cols = _box_slices(obj.box, zone.shape)
+            box_area = (rows.stop - rows.start) * (cols.stop - cols.start)
+            sub = zone[rows, cols]
+            inside = int(sub.sum()) if box_area else 0
             if inside == 0:
                 continue
             overlap = inside / min(box_area, int(zone.sum()))
             if overlap < cfg.cutout_min_overlap:
                 continue
-            cut = template.cutouts[index]
-            sub = zone[rows, cols]
             hit_rows = np.flatnonzero(sub.any(axis=1))
             hit_cols = np.flatnonzero(sub.any(axis=0))
             region = Box(
@@ -473,28 +506,32 @@ def check_content_in_cutout(
                 float(hit_cols[-1] - hit_cols[0] + 1),
                 float(hit_rows[-1] - hit_rows[0] + 1),
             )
+            hits.append(_ContentHit(obj, overlap, region))
+        cut = template.cutouts[index]
+        for group in _grouped(hits):
+            top = group[0]
             yield Finding(
                 code="content-in-cutout",
                 severity=Severity.WARNING,
                 message=(
-                    f"{_KIND_WORDS[obj.kind]} sits under the {cut.kind} opening or within "
-                    f"{cut.keep_out_mm:g} mm of it ({overlap * 100:.0f}% overlap), where it will "
-                    "not print or will be hidden. Move or shrink the artwork, or move that "
+                    f"{_how_many(group)} sits under the {cut.kind} opening or within "
+                    f"{cut.keep_out_mm:g} mm of it ({top.share * 100:.0f}% overlap), where it "
+                    "will not print or will be hidden. Move or shrink the artwork, or move that "
                     "element away from the opening."
                 ),
                 measured={
-                    "kind": obj.kind,
-                    "overlap_share": round(overlap, 3),
+                    "kind": top.obj.kind,
+                    "count": len(group),
+                    "overlap_share": round(top.share, 3),
                     "cutout_index": index,
-                    "object_box_px": obj.box.to_px_list(),
+                    "object_box_px": top.obj.box.to_px_list(),
                 },
                 threshold={
                     "max_overlap_share": cfg.cutout_min_overlap,
                     "keep_out_mm": cut.keep_out_mm,
                 },
-                region=_region(region, template),
+                region=_region(_union([h.region for h in group]), template),
             )
-            break  # one finding per object
 
 
 def _runs_off_canvas(obj: ContentObject, canvas_size: tuple[int, int]) -> bool:
@@ -511,6 +548,7 @@ def check_content_near_edge(
     artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
 ) -> Iterable[Finding]:
     safe = content_safe_box(template)
+    hits, intrusions = [], {}
     for obj in artwork.content.objects:
         # A "distinct object" that runs off the canvas is part of the scene (a sleeve, a
         # table edge), not a logo someone placed: the photo simply continues past the cut.
@@ -532,30 +570,36 @@ def check_content_near_edge(
         intrusion_mm = px_to_mm(intrusion_px, template.print_dpi)
         if outside < cfg.edge_min_overlap and intrusion_mm < cfg.edge_min_intrusion_mm:
             continue
-        margin_mm = template.safe_inset_mm + template.wrap_mm
-        where = f"within {margin_mm:g} mm of the cut" + (
-            " or on the side walls" if template.wrap_mm else ""
-        )
+        hits.append(_ContentHit(obj, outside, box))
+        intrusions[id(obj)] = intrusion_mm
+    margin_mm = template.safe_inset_mm + template.wrap_mm
+    where = f"within {margin_mm:g} mm of the cut" + (
+        " or on the side walls" if template.wrap_mm else ""
+    )
+    for group in _grouped(hits):
+        top = group[0]
+        past = max(intrusions[id(h.obj)] for h in group)
         yield Finding(
             code="content-near-edge",
             severity=Severity.WARNING,
             message=(
-                f"{_KIND_WORDS[obj.kind]} reaches past the safe line ({outside * 100:.0f}% of it "
-                f"is {where}), "
-                "where the cut can trim it. Move it inwards or reduce the scale."
+                f"{_how_many(group)} reaches past the safe line ({top.share * 100:.0f}% of it "
+                f"is {where}, up to {past:.1f} mm past the line), where the cut can trim it. "
+                "Move it inwards or reduce the scale."
             ),
             measured={
-                "kind": obj.kind,
-                "outside_safe_share": round(outside, 3),
-                "past_safe_line_mm": round(intrusion_mm, 1),
-                "object_box_px": box.to_px_list(),
+                "kind": top.obj.kind,
+                "count": len(group),
+                "outside_safe_share": round(top.share, 3),
+                "past_safe_line_mm": round(past, 1),
+                "object_box_px": top.obj.box.to_px_list(),
             },
             threshold={
                 "max_outside_share": cfg.edge_min_overlap,
                 "max_past_safe_line_mm": cfg.edge_min_intrusion_mm,
                 "safe_margin_mm": margin_mm,
             },
-            region=_region(box, template),
+            region=_region(_union([h.region for h in group]), template),
         )
 
 
