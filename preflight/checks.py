@@ -707,6 +707,7 @@ def check_wrong_device(
             + (f" (or {', '.join(alike)}, same outline)" if alike else ""),
             {"guide_support": best.support, "our_cutout_support": round(ours_cutouts, 3)},
             placement,
+            cfg,
         )
         return
 
@@ -728,6 +729,7 @@ def check_wrong_device(
                     f"{f' ×{factor}' if factor > 1 else ''})",
                     {"artwork_px": [width, height], "other_canvas_px": [ow, oh]},
                     placement,
+                    cfg,
                 )
                 return
     # 3. Proportions far from ours and very close to another's.
@@ -754,6 +756,7 @@ def check_wrong_device(
                 "other_aspect_miss": round(closest[0][0], 4),
             },
             placement,
+            cfg,
         )
 
 
@@ -763,6 +766,7 @@ def _wrong_device(
     why: str,
     measured: dict[str, object],
     placement: ResolvedPlacement,
+    cfg: CheckConfig,
 ) -> Finding:
     return Finding(
         code="wrong-device",
@@ -772,7 +776,11 @@ def _wrong_device(
             "device chosen for the order, or redo the artwork on this template's guide."
         ),
         measured={"looks_like": other_id, **measured},
-        threshold={"aspect_match": 0.01, "aspect_mismatch": 0.05},
+        threshold={
+            "aspect_match": cfg.device_aspect_match,
+            "aspect_mismatch": cfg.device_aspect_mismatch,
+            "guide_path_support": cfg.guide_path_support,
+        },
         region=_region(_visible_artwork_box(placement), template),
     )
 
