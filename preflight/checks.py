@@ -809,10 +809,10 @@ def check_out_of_gamut(
     factor = min(1.0, _GAMUT_ANALYSIS_LONG_SIDE / max(artwork.flat.size))
     size = (max(1, round(artwork.flat.width * factor)), max(1, round(artwork.flat.height * factor)))
     flat = artwork.flat.resize(size, Image.Resampling.BOX)
-    cmyk = artwork.cmyk.resize(size, Image.Resampling.BOX)
-    printed = print_to_lab(cmyk, artwork.output)
     if flat.mode == "CMYK" and artwork.source_icc is None:
         return  # untagged CMYK is printed as supplied: nothing to shift
+    cmyk = artwork.cmyk.resize(size, Image.Resampling.BOX)
+    printed = print_to_lab(cmyk, artwork.output)
     wanted = source_to_lab(flat, artwork.source_icc)
     # Map the wanted colours onto the press's black point first, as black point compensation
     # does (a linear scaling in XYZ between white and the press black): a print cannot reach
