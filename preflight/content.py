@@ -81,9 +81,6 @@ class ContentAnalysis:
     # Clockwise quarter turn (90/180/270) that makes faces upright → how many were found so.
     rotated_faces: dict[int, int]
 
-    def of_kind(self, kind: ObjectKind) -> list[ContentObject]:
-        return [o for o in self.objects if o.kind == kind]
-
     def to_dict(self) -> dict[str, object]:
         return {
             "objects": [o.to_dict() for o in self.objects],

@@ -136,8 +136,16 @@ class ResolvedPlacement:
     fit_scale: float
     scale: float
     center_px: tuple[float, float]
-    quad_px: tuple[tuple[float, float], ...]
-    """The four artwork corners on the canvas: top-left, top-right, bottom-right, bottom-left."""
+
+    @property
+    def quad_px(self) -> tuple[tuple[float, float], ...]:
+        """The four artwork corners on the canvas: top-left, top-right, bottom-right,
+        bottom-left."""
+        a, b, c, d, e, f = self.artwork_to_canvas()
+        aw, ah = self.artwork_size
+        return tuple(
+            (a * x + b * y + c, d * x + e * y + f) for x, y in ((0, 0), (aw, 0), (aw, ah), (0, ah))
+        )
 
     @property
     def rotate_deg(self) -> float:
@@ -152,6 +160,18 @@ class ResolvedPlacement:
         xs = [p[0] for p in self.quad_px]
         ys = [p[1] for p in self.quad_px]
         return Box(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+
+    def artwork_to_canvas(self) -> tuple[float, float, float, float, float, float]:
+        """Affine coefficients ``(a, b, c, d, e, f)`` mapping an artwork pixel to the canvas:
+        ``q = c + s·R(θ)·(p − a_c)``, i.e. ``x = a·px + b·py + c``, ``y = d·px + e·py + f``."""
+        theta = math.radians(self.rotate_deg)
+        cos_t, sin_t = math.cos(theta), math.sin(theta)
+        s = self.scale
+        cx, cy = self.center_px
+        aw, ah = self.artwork_size
+        a, b = s * cos_t, -s * sin_t
+        d, e = s * sin_t, s * cos_t
+        return (a, b, cx - a * aw / 2 - b * ah / 2, d, e, cy - d * aw / 2 - e * ah / 2)
 
     def canvas_to_artwork(self) -> tuple[float, float, float, float, float, float]:
         """Affine coefficients ``(a, b, c, d, e, f)`` mapping a canvas point to artwork pixels.
@@ -201,12 +221,6 @@ def resolve_placement(
     fit_scale = fit(cw / rotated_w, ch / rotated_h)
     scale = fit_scale * placement.scale
     cx, cy = placement.center[0] * cw, placement.center[1] * ch
-
-    def to_canvas(px: float, py: float) -> tuple[float, float]:
-        dx, dy = (px - aw / 2) * scale, (py - ah / 2) * scale
-        return (cx + dx * cos_t - dy * sin_t, cy + dx * sin_t + dy * cos_t)
-
-    quad = (to_canvas(0, 0), to_canvas(aw, 0), to_canvas(aw, ah), to_canvas(0, ah))
     return ResolvedPlacement(
         placement=placement,
         artwork_size=artwork_size,
@@ -215,5 +229,4 @@ def resolve_placement(
         fit_scale=fit_scale,
         scale=scale,
         center_px=(cx, cy),
-        quad_px=quad,
     )

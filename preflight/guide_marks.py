@@ -113,24 +113,16 @@ def _to_our_canvas(
 ) -> np.ndarray:
     if source.id == ours.id or source.canvas_size_px == ours.canvas_size_px:
         return points
-    # The artwork is taken to be the source template's canvas, scaled to the artwork's size.
+    # The artwork is taken to be the source template's canvas, scaled to the artwork's size;
+    # from there the placement carries it onto our canvas (normals turn, unscaled).
     sw, sh = source.canvas_size_px
     aw, ah = placement.artwork_size
-    sx, sy = aw / sw, ah / sh
-    theta = math.radians(placement.rotate_deg)
-    cos_t, sin_t = math.cos(theta), math.sin(theta)
-    s = placement.scale
-    cx, cy = placement.center_px
-    ax = (points[:, 0] * sx - aw / 2) * s
-    ay = (points[:, 1] * sy - ah / 2) * s
+    px, py = points[:, 0] * aw / sw, points[:, 1] * ah / sh
+    a, b, c, d, e, f = placement.artwork_to_canvas()
     nx, ny = points[:, 2], points[:, 3]
+    s = placement.scale
     return np.stack(
-        [
-            cx + ax * cos_t - ay * sin_t,
-            cy + ax * sin_t + ay * cos_t,
-            nx * cos_t - ny * sin_t,
-            nx * sin_t + ny * cos_t,
-        ],
+        [a * px + b * py + c, d * px + e * py + f, (a * nx + b * ny) / s, (d * nx + e * ny) / s],
         axis=1,
     )
 

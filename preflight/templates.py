@@ -33,7 +33,6 @@ __all__ = [
     "load_catalog",
 ]
 
-TEMPLATE_SCHEMA = "device-template/1"
 _ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 _SKU_PATTERN = r"^[A-Z0-9]+(-[A-Z0-9]+)*$"
 
