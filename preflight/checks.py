@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from preflight.color import OutputProfile, print_to_lab, source_to_lab
+from preflight.color import ColorSettings, OutputProfile
+from preflight.colorshift import ColorShift, measure_color_shift
 from preflight.content import ContentAnalysis, ContentObject
 from preflight.findings import Finding, Region, Severity
 from preflight.geometry import Box, ResolvedPlacement, mm_to_px, px_to_mm
@@ -83,8 +84,22 @@ class PlacedArtwork:
     content: ContentAnalysis  # faces, text and distinct objects, found once for all checks
     source_icc: bytes | None = None  # the artwork's own profile (None: sRGB / output space)
     output: OutputProfile | None = None  # the press profile the CMYK is in
-    # Per-job scratch space for analyses two checks share (guide evidence).
+    color: ColorSettings = field(default_factory=ColorSettings)  # how the CMYK was made
+    # Per-job scratch space for analyses two checks share (guide evidence, colour shift).
     _memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def color_shift(self) -> ColorShift | None:
+        """The artwork-to-print colour comparison, measured once per job (None: no output
+        profile, or untagged CMYK printed as supplied)."""
+        if "color_shift" not in self._memo:
+            self._memo["color_shift"] = (
+                None
+                if self.output is None
+                else measure_color_shift(
+                    self.flat, self.cmyk, self.coverage, self.source_icc, self.output, self.color
+                )
+            )
+        return self._memo["color_shift"]  # type: ignore[return-value]
 
 
 CheckFunction = Callable[
@@ -785,70 +800,18 @@ def _wrong_device(
     )
 
 
-def _compress_to_black_point(lab: np.ndarray, black_lab: np.ndarray) -> np.ndarray:
-    from skimage.color import lab2xyz, xyz2lab
-
-    white = lab2xyz(np.array([[[100.0, 0.0, 0.0]]]), illuminant="D50")[0, 0]
-    black = lab2xyz(black_lab.reshape(1, 1, 3).astype(np.float64), illuminant="D50")[0, 0]
-    xyz = lab2xyz(lab.astype(np.float64), illuminant="D50")
-    scaled = black + xyz * (white - black) / white
-    result: np.ndarray = xyz2lab(scaled, illuminant="D50")
-    return result
-
-
-_GAMUT_ANALYSIS_LONG_SIDE = 256  # px: colour statistics need area, not detail
-
-
 def check_out_of_gamut(
     artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
 ) -> Iterable[Finding]:
-    if artwork.output is None:
+    shift = artwork.color_shift()
+    if shift is None or not shift.has_print:
         return
-    from skimage.color import deltaE_ciede2000
-
-    factor = min(1.0, _GAMUT_ANALYSIS_LONG_SIDE / max(artwork.flat.size))
-    size = (max(1, round(artwork.flat.width * factor)), max(1, round(artwork.flat.height * factor)))
-    flat = artwork.flat.resize(size, Image.Resampling.BOX)
-    if flat.mode == "CMYK" and artwork.source_icc is None:
-        return  # untagged CMYK is printed as supplied: nothing to shift
-    cmyk = artwork.cmyk.resize(size, Image.Resampling.BOX)
-    printed = print_to_lab(cmyk, artwork.output)
-    wanted = source_to_lab(flat, artwork.source_icc)
-    # Map the wanted colours onto the press's black point first, as black point compensation
-    # does (a linear scaling in XYZ between white and the press black): a print cannot reach
-    # screen black, and that is no mistake a partner can fix.
-    black = print_to_lab(Image.new("CMYK", (1, 1), (255, 255, 255, 255)), artwork.output)
-    wanted = _compress_to_black_point(wanted, black[0, 0])
-    delta = deltaE_ciede2000(wanted, printed)
-    printed_area = np.asarray(artwork.coverage.resize(size, Image.Resampling.BOX)) >= 128
-    if not printed_area.any():
-        return
-    over = (delta > cfg.gamut_delta_e) & printed_area
-    share = float(over.sum() / printed_area.sum())
+    share = shift.share_over(cfg.gamut_delta_e)
     if share <= cfg.gamut_max_share:
         return
-    rgb = np.asarray(flat.convert("RGB"))
-    cmyk_px = np.asarray(cmyk)
-    order = np.argsort(delta[over])[::-1]
-    ys, xs = np.nonzero(over)
-    worst: list[dict[str, object]] = []
-    seen: set[tuple[int, ...]] = set()
-    for i in order:
-        y, x = int(ys[i]), int(xs[i])
-        key = tuple(int(v) // 32 for v in rgb[y, x])
-        if key in seen:
-            continue
-        seen.add(key)
-        worst.append(
-            {
-                "artwork_rgb": "#{:02x}{:02x}{:02x}".format(*(int(v) for v in rgb[y, x])),
-                "print_cmyk_percent": [round(int(v) * 100 / 255) for v in cmyk_px[y, x]],
-                "delta_e2000": round(float(delta[y, x]), 1),
-            }
-        )
-        if len(worst) == 5:
-            break
-    region = _mask_box(over)
+    worst = shift.worst_colours(above=cfg.gamut_delta_e)
+    region = _mask_box((shift.delta > cfg.gamut_delta_e) & shift.printed)
+    factor = shift.scale
     yield Finding(
         code="out-of-gamut",
         severity=Severity.WARNING,
@@ -856,11 +819,12 @@ def check_out_of_gamut(
             f"{share * 100:.0f}% of the print will look noticeably different from the screen "
             f"(colour difference above ΔE2000 {cfg.gamut_delta_e:g}; worst "
             f"{worst[0]['artwork_rgb']}, ΔE {worst[0]['delta_e2000']}). Saturated blues and "
-            "greens cannot be printed in CMYK; check the proof, or pick printable colours."
+            "greens cannot be printed in CMYK; check the proof and the colour-shift map, or "
+            "pick printable colours."
         ),
         measured={
             "share_over": round(share, 4),
-            "mean_delta_e2000": round(float(delta[printed_area].mean()), 2),
+            "mean_delta_e2000": round(shift.mean, 2),
             "worst_colors": worst,
         },
         threshold={"delta_e2000": cfg.gamut_delta_e, "max_share": cfg.gamut_max_share},

@@ -38,6 +38,7 @@ __all__ = [
     "convert_to_output",
     "describe_icc",
     "print_to_lab",
+    "soft_proof",
     "source_to_lab",
     "srgb_profile_bytes",
 ]
@@ -340,3 +341,21 @@ def print_to_lab(cmyk: Image.Image, output: OutputProfile) -> np.ndarray:
     if converted is None:
         raise RuntimeError("LittleCMS returned no image")
     return _lab_array(converted)
+
+
+def soft_proof(cmyk: Image.Image, output: OutputProfile) -> Image.Image:
+    """How CMYK in the output space will look, as sRGB, paper white included.
+
+    Absolute colorimetric from the press profile: the paper's own white and tint are kept
+    (relative colorimetric would map paper to screen white and flatter the print).
+    """
+    transform = _cached_transform(
+        output.data, srgb_profile_bytes(), "CMYK", "RGB", RenderingIntent.ABSOLUTE, False
+    )
+    try:
+        converted = ImageCms.applyTransform(cmyk.convert("CMYK"), transform)
+    except (ImageCms.PyCMSError, ValueError) as exc:
+        raise InvalidProfile(f"soft proof failed: {exc}") from exc
+    if converted is None:
+        raise RuntimeError("LittleCMS returned no image")
+    return converted

@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             worst,
             cli_main(["check", str(samples[artwork]), "--template", template, "--out", str(out)]),
         )
-    print(f"\nOpen {args.out}/*/print.tif (CMYK) and report.json to see the results.")
+    print(
+        f"\nOpen {args.out}/*/proof.png (the case as it will print), overlay.png (the findings "
+        "on the artwork), color-shift.png, print.tif (CMYK) and report.json to see the results."
+    )
     return 0 if worst < 2 else worst
 
 

@@ -13,17 +13,25 @@ from xml.sax.saxutils import escape
 
 from PIL import Image, ImageDraw, ImageFont
 
-from preflight.geometry import Box, mm_to_px
+from preflight.drawing import (
+    CUT_LINE,
+    CUTOUT_EDGE,
+    KEEP_OUT_LINE,
+    SAFE_LINE,
+    dashed_rounded_rect,
+    inclusive,
+)
+from preflight.geometry import mm_to_px
 from preflight.templates import Cutout, Template
 from preflight.zones import cutout_box, cutout_radius_px
 
 __all__ = ["render_guide_png", "render_guide_svg"]
 
 _BLEED_FILL = (255, 228, 225)
-_CUT = (220, 30, 30)
-_SAFE = (20, 120, 220)
-_CUTOUT = (40, 40, 40)
-_KEEP_OUT = (240, 150, 0)
+_CUT = CUT_LINE
+_SAFE = SAFE_LINE
+_CUTOUT = CUTOUT_EDGE
+_KEEP_OUT = KEEP_OUT_LINE
 _TEXT = (60, 60, 60)
 
 
@@ -35,27 +43,6 @@ class _Legend:
     keep_out: str = "camera keep-out: nothing important here"
 
 
-def _xy(box: Box) -> tuple[float, float, float, float]:
-    # Pillow's rectangle is inclusive of both ends; our boxes are half-open.
-    return (box.x, box.y, box.right - 1, box.bottom - 1)
-
-
-def _dashed_rounded_rect(
-    image: Image.Image, box: Box, radius: float, colour: tuple[int, int, int], width: int
-) -> None:
-    # Pillow draws no dashed lines: draw the outline on a mask and keep every other dash.
-    mask = Image.new("L", image.size, 0)
-    ImageDraw.Draw(mask).rounded_rectangle(_xy(box), radius=radius, outline=255, width=width)
-    dash = max(4, width * 4)
-    pattern = Image.new("L", mask.size, 0)
-    pattern_draw = ImageDraw.Draw(pattern)
-    for offset in range(0, mask.width + mask.height, 2 * dash):
-        pattern_draw.line([(offset, 0), (offset - mask.height, mask.height)], fill=255, width=dash)
-    dashed = Image.new("L", mask.size, 0)
-    dashed.paste(mask, (0, 0), pattern)
-    image.paste(colour, (0, 0), dashed)
-
-
 def render_guide_png(template: Template) -> bytes:
     """The guide as a PNG at print size, with 300 dpi resolution tags."""
     width, height = template.canvas_size_px
@@ -65,18 +52,18 @@ def render_guide_png(template: Template) -> bytes:
     line = max(2, round(mm_to_px(0.3, dpi)))
     trim = template.trim_box
     radius = mm_to_px(template.corner_radius_mm, dpi)
-    draw.rounded_rectangle(_xy(trim), radius=radius, fill=(255, 255, 255))
-    draw.rounded_rectangle(_xy(trim), radius=radius, outline=_CUT, width=line)
+    draw.rounded_rectangle(inclusive(trim), radius=radius, fill=(255, 255, 255))
+    draw.rounded_rectangle(inclusive(trim), radius=radius, outline=_CUT, width=line)
     safe_radius = max(0.0, radius - mm_to_px(template.safe_inset_mm, dpi))
-    _dashed_rounded_rect(image, template.safe_box, safe_radius, _SAFE, line)
+    dashed_rounded_rect(image, template.safe_box, safe_radius, _SAFE, line)
     for cut in template.cutouts:
         keep = cutout_box(template, cut, cut.keep_out_mm)
-        _dashed_rounded_rect(
+        dashed_rounded_rect(
             image, keep, cutout_radius_px(template, cut, cut.keep_out_mm), _KEEP_OUT, line
         )
         box = cutout_box(template, cut)
         draw.rounded_rectangle(
-            _xy(box),
+            inclusive(box),
             radius=cutout_radius_px(template, cut),
             fill=(200, 200, 200),
             outline=_CUTOUT,

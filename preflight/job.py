@@ -17,13 +17,21 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
+from preflight.annotate import reduce_canvas, render_color_shift_map, render_overlay
 from preflight.checks import CheckConfig, PlacedArtwork, run_checks
-from preflight.color import ColorSettings, OutputProfile, ProfileLibrary, convert_to_output
+from preflight.color import (
+    ColorSettings,
+    OutputProfile,
+    ProfileLibrary,
+    convert_to_output,
+    soft_proof,
+)
 from preflight.content import ContentAnalysis, analyse_content
 from preflight.errors import DeadlineExceeded
 from preflight.findings import Finding, verdict
 from preflight.geometry import Placement, ResolvedPlacement, resolve_placement
 from preflight.loading import Artwork, LoadLimits, load_artwork, load_artwork_bytes
+from preflight.proof import render_mockup
 from preflight.render import (
     PlacedCanvas,
     encode_print_tiff,
@@ -40,6 +48,8 @@ _T = TypeVar("_T")
 
 PRINT_FILE = "print.tif"
 WHITE_MASK_FILE = "white.tif"
+OVERLAY_FILE = "overlay.png"
+COLOR_SHIFT_FILE = "color-shift.png"
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class JobRequest:
     artwork_bytes: bytes | None = None
     artwork_name: str = "artwork"
     deadline_s: float = 120.0
+    # The proof mockup, findings overlay and colour-shift map (off only for measurements).
+    pictures: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,8 +79,11 @@ class _State:
     flat: Image.Image | None = None
     content: ContentAnalysis | None = None
     findings: tuple[Finding, ...] = ()
+    placed: PlacedArtwork | None = None
     cmyk: Image.Image | None = None
     files: dict[str, bytes] = field(default_factory=dict)
+    pictures: dict[str, bytes] = field(default_factory=dict)
+    picture_facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,12 +148,13 @@ def _check(state: _State) -> _State:
         content=_need(state.content, "the content analysis"),
         source_icc=artwork.icc_profile,
         output=state.output_profile,
+        color=state.request.color,
     )
     template = state.request.template
     # The template's own thresholds (from its file) refine the run's configuration.
     config = dataclasses.replace(state.request.checks, **template.checks.overrides())
     findings = run_checks(placed, template, _need(state.placement, "the placement"), config)
-    return dataclasses.replace(state, findings=tuple(findings))
+    return dataclasses.replace(state, findings=tuple(findings), placed=placed)
 
 
 def _convert(state: _State) -> _State:
@@ -165,6 +181,52 @@ def _encode(state: _State) -> _State:
     return dataclasses.replace(state, files=files)
 
 
+def _proof(state: _State) -> _State:
+    if not state.request.pictures:
+        return state
+    mockup = render_mockup(
+        _need(state.cmyk, "the CMYK image"),
+        _need(state.canvas, "the placed canvas").coverage,
+        state.request.template,
+        state.output_profile,
+    )
+    return dataclasses.replace(
+        state,
+        pictures={**state.pictures, **mockup.files()},
+        picture_facts={**state.picture_facts, "proof": mockup.to_dict()},
+    )
+
+
+def _annotate(state: _State) -> _State:
+    if not state.request.pictures:
+        return state
+    flat = _need(state.flat, "the flattened canvas")
+    # CMYK artwork is shown as it prints; RGB and grey artwork as supplied.
+    display = (
+        soft_proof(_need(state.cmyk, "the CMYK image"), state.output_profile)
+        if flat.mode == "CMYK"
+        else flat
+    )
+    template = state.request.template
+    reduced = reduce_canvas(display)
+    overlay = render_overlay(reduced, template, list(state.findings))
+    placed = _need(state.placed, "the checked artwork")
+    shift_map = render_color_shift_map(reduced, template, placed.color_shift())
+    return dataclasses.replace(
+        state,
+        pictures={
+            **state.pictures,
+            OVERLAY_FILE: overlay.png(),
+            COLOR_SHIFT_FILE: shift_map.png(),
+        },
+        picture_facts={
+            **state.picture_facts,
+            "overlay": overlay.to_dict(),
+            "color_shift": shift_map.to_dict(),
+        },
+    )
+
+
 STEPS: tuple[tuple[str, Callable[[_State], _State]], ...] = (
     ("load", _load),
     ("place", _place),
@@ -173,6 +235,8 @@ STEPS: tuple[tuple[str, Callable[[_State], _State]], ...] = (
     ("analyse", _analyse),  # faces, text, distinct objects: what the content checks look for
     ("check", _check),
     ("encode", _encode),
+    ("proof", _proof),  # from the print file's pixels: what production prints
+    ("annotate", _annotate),
 )
 
 
@@ -192,7 +256,7 @@ def run_job(request: JobRequest, profiles: ProfileLibrary) -> JobResult:
                 f"(stopped after step {name!r} at {elapsed:.1f} s)"
             )
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-    return JobResult(report=_report(state, timings), files=state.files)
+    return JobResult(report=_report(state, timings), files={**state.files, **state.pictures})
 
 
 def _report(state: _State, timings: dict[str, float]) -> dict[str, Any]:
@@ -200,6 +264,7 @@ def _report(state: _State, timings: dict[str, float]) -> dict[str, Any]:
     artwork = _need(state.artwork, "the artwork")
     placement = _need(state.placement, "the placement")
     findings = list(state.findings)
+    shift = state.placed.color_shift() if state.placed is not None else None
     width, height = template.canvas_size_px
     return {
         "schema": REPORT_SCHEMA,
@@ -224,9 +289,11 @@ def _report(state: _State, timings: dict[str, float]) -> dict[str, Any]:
         },
         "findings": [f.to_dict() for f in findings],
         "content": state.content.to_dict() if state.content else None,
+        "color_shift": shift.to_dict() if shift is not None else None,
+        "pictures": state.picture_facts,
         "outputs": {
             name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for name, data in state.files.items()
+            for name, data in {**state.files, **state.pictures}.items()
         },
         "timings_ms": timings,
     }

@@ -31,6 +31,7 @@ def _findings(
         template=catalog.get(template),
         artwork_bytes=encode(image, fmt),
         artwork_name=f"a.{fmt.lower()}",
+        pictures=False,  # findings only: the pictures have their own tests
         **kwargs,
     )
     return {f["code"]: f for f in run_job(request, profiles).report["findings"]}

@@ -25,6 +25,7 @@ def _report(
         template=catalog.get(template_id),
         artwork_bytes=encode(image, "PNG"),
         checks=CheckConfig(other_templates=others),
+        pictures=False,  # findings only: the pictures have their own tests
     )
     return run_job(request, profiles).report
 

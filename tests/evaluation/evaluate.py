@@ -86,6 +86,7 @@ def evaluate(catalog: Catalog, every: int = 1) -> Scores:
                 artwork_name=case.name,
                 placement=case.placement,
                 checks=CheckConfig(other_templates=others),
+                pictures=False,  # the evaluation measures findings only
             ),
             profiles,
         ).report

@@ -1,0 +1,310 @@
+"""Annotated pictures of the placed artwork: the findings overlay and the colour-shift map.
+
+Both show the whole canvas (bleed box) reduced to ``ANNOTATED_HEIGHT_PX`` tall, with a legend
+band underneath, so a person understands them without the report:
+
+* ``overlay.png``: the artwork as placed, the bleed washed out (it is cut away), the cut line,
+  the safe line, each camera cutout (darkened: nothing prints there) with its keep-out line,
+  and every finding's region outlined in its severity's colour and labelled with its code.
+* ``color-shift.png``: the artwork in grey with the predicted colour difference between
+  artwork and print (CIEDE2000) painted over it in four bands, with the figures and the worst
+  colours side by side (artwork and predicted print).
+
+Picture coordinates: canvas px × ``scale`` (same origin and axes as :mod:`preflight.geometry`),
+so a finding's ``region.px`` maps straight onto either picture.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from preflight.colorshift import SHIFT_LEVELS, ColorShift
+from preflight.drawing import (
+    CUT_LINE,
+    CUTOUT_EDGE,
+    KEEP_OUT_LINE,
+    SAFE_LINE,
+    Colour,
+    ascii_text,
+    dashed_rounded_rect,
+    font,
+    inclusive,
+    scaled,
+    wrap_text,
+)
+from preflight.findings import Finding, Severity
+from preflight.geometry import mm_to_px
+from preflight.templates import Template
+from preflight.zones import cutout_box, cutout_radius_px
+
+__all__ = [
+    "ANNOTATED_HEIGHT_PX",
+    "Annotated",
+    "reduce_canvas",
+    "render_color_shift_map",
+    "render_overlay",
+]
+
+ANNOTATED_HEIGHT_PX = 1200  # the canvas part; the legend band is added below
+SEVERITY_COLOURS: dict[Severity, Colour] = {
+    Severity.ERROR: (200, 0, 40),
+    Severity.WARNING: (235, 120, 0),
+    Severity.INFO: (40, 110, 200),
+}
+_BLEED_WASH = 0.55  # how much the bleed (cut away) fades towards white
+_CUTOUT_SHADE = 0.55  # how much a cutout (nothing prints) darkens
+_LEGEND_BG = (250, 250, 250)
+_TEXT = (40, 40, 40)
+# Colour-shift bands: (lower ΔE2000 bound, colour, opacity, meaning). Below the first bound
+# the artwork shows through in grey: a difference nobody sees.
+_SHIFT_BANDS: tuple[tuple[float, Colour, float, str], ...] = (
+    (SHIFT_LEVELS[0], (250, 215, 0), 0.55, "visible side by side"),
+    (SHIFT_LEVELS[1], (245, 130, 0), 0.70, "clearly different"),
+    (SHIFT_LEVELS[2], (215, 0, 60), 0.80, "a different colour"),
+)
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """An annotated picture and its scale (picture px per canvas px)."""
+
+    image: Image.Image
+    scale: float
+    canvas_size_px: tuple[int, int]  # the canvas part of the picture, without the legend
+
+    def png(self) -> bytes:
+        out = io.BytesIO()
+        self.image.save(out, format="PNG", compress_level=1)  # see preflight.proof._png
+        return out.getvalue()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "size_px": list(self.image.size),
+            "canvas_part_px": list(self.canvas_size_px),
+            "scale": round(self.scale, 6),
+        }
+
+
+def reduce_canvas(display: Image.Image, height_px: int = ANNOTATED_HEIGHT_PX) -> Image.Image:
+    """The canvas (RGB or L) reduced to ``height_px`` tall, once for both pictures. A box
+    filter: each picture pixel is the mean of the canvas pixels it covers (no ringing)."""
+    scale = height_px / display.height
+    size = (round(display.width * scale), height_px)
+    return display.convert("RGB").resize(size, Image.Resampling.BOX)
+
+
+def _scale_of(picture: Image.Image, template: Template) -> float:
+    return picture.height / template.canvas_size_px[1]
+
+
+def _wash(image: Image.Image, mask: Image.Image, colour: Colour, amount: float) -> Image.Image:
+    """Blend ``colour`` into ``image`` by ``amount`` where ``mask`` is set."""
+    blended = Image.blend(image, Image.new("RGB", image.size, colour), amount)
+    return Image.composite(blended, image, mask)
+
+
+def _template_lines(image: Image.Image, template: Template, scale: float) -> Image.Image:
+    """Bleed washed, cutouts darkened, cut/safe/keep-out lines: the guide at ``scale``."""
+    dpi = template.print_dpi
+    width = max(2, round(image.height / 600))
+    trim = scaled(template.trim_box, scale)
+    radius = mm_to_px(template.corner_radius_mm, dpi) * scale
+    outside_trim = Image.new("L", image.size, 255)
+    ImageDraw.Draw(outside_trim).rounded_rectangle(inclusive(trim), radius=radius, fill=0)
+    image = _wash(image, outside_trim, (255, 255, 255), _BLEED_WASH)
+    holes = Image.new("L", image.size, 0)
+    for cut in template.cutouts:
+        ImageDraw.Draw(holes).rounded_rectangle(
+            inclusive(scaled(cutout_box(template, cut), scale)),
+            radius=cutout_radius_px(template, cut) * scale,
+            fill=255,
+        )
+    image = _wash(image, holes, (0, 0, 0), _CUTOUT_SHADE)
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle(inclusive(trim), radius=radius, outline=CUT_LINE, width=width)
+    safe_radius = max(0.0, radius - mm_to_px(template.safe_inset_mm, dpi) * scale)
+    dashed_rounded_rect(image, scaled(template.safe_box, scale), safe_radius, SAFE_LINE, width)
+    # Every keep-out line first, then every opening, so no dashed line crosses an opening.
+    for cut in template.cutouts:
+        keep = scaled(cutout_box(template, cut, cut.keep_out_mm), scale)
+        keep_radius = cutout_radius_px(template, cut, cut.keep_out_mm) * scale
+        dashed_rounded_rect(image, keep, keep_radius, KEEP_OUT_LINE, width)
+    for cut in template.cutouts:
+        draw.rounded_rectangle(
+            inclusive(scaled(cutout_box(template, cut), scale)),
+            radius=cutout_radius_px(template, cut) * scale,
+            outline=CUTOUT_EDGE,
+            width=width,
+        )
+    return image
+
+
+LegendItem = tuple[str, Colour | None]  # a text, after a colour swatch (or none)
+
+
+def _with_legend(picture: Image.Image, paragraphs: list[list[LegendItem]]) -> Image.Image:
+    """``picture`` with a legend band underneath. Each paragraph starts on a new line; its
+    items flow left to right and wrap; a long text wraps onto up to three lines."""
+    size = max(13.0, picture.height / 70)
+    typeface = font(size)
+    line_height = round(size * 1.45)
+    pad = round(size * 0.6)
+    swatch = round(size * 0.9)
+    usable = picture.width - 2 * pad
+    placed: list[tuple[float, float, str, Colour | None]] = []  # x, y, text, swatch colour
+    y = float(pad)
+    for paragraph in paragraphs:
+        x = float(pad)
+        for text, colour in paragraph:
+            text = ascii_text(text)
+            need = (swatch + pad / 2 if colour else 0) + min(typeface.getlength(text), usable / 2)
+            if x > pad and x + need > pad + usable:
+                x, y = float(pad), y + line_height
+            if colour is not None:
+                placed.append((x, y, "", colour))
+                x += swatch + pad / 2
+            lines = wrap_text(text, pad + usable - x, typeface) if text else [""]
+            for i, line in enumerate(lines):
+                placed.append((x, y + i * line_height, line, None))
+            y += line_height * (len(lines) - 1)
+            x += typeface.getlength(lines[-1]) + pad
+        y += line_height
+    band_height = round(y + pad)
+    result = Image.new("RGB", (picture.width, picture.height + band_height), _LEGEND_BG)
+    result.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(result)
+    top = picture.height
+    for x, line_y, text, colour in placed:
+        if colour is not None:
+            offset = (line_height - swatch) / 2
+            draw.rectangle(
+                (x, top + line_y + offset, x + swatch, top + line_y + offset + swatch),
+                fill=colour,
+                outline=_TEXT,
+            )
+        else:
+            draw.text((x, top + line_y + (line_height - size) / 2), text, fill=_TEXT, font=typeface)
+    return result
+
+
+def render_overlay(reduced: Image.Image, template: Template, findings: list[Finding]) -> Annotated:
+    """The placed artwork (``reduced``: the canvas from :func:`reduce_canvas`) with the
+    template's lines and every finding's region outlined and labelled with its code."""
+    scale, size, height_px = _scale_of(reduced, template), reduced.size, reduced.height
+    image = _template_lines(reduced.copy(), template, scale)
+    draw = ImageDraw.Draw(image)
+    width = max(3, round(height_px / 400))
+    typeface = font(max(13, height_px / 75))
+    label_height = round(max(13, height_px / 75) * 1.45)
+    taken: list[tuple[float, float]] = []  # label corners used, to stack labels that coincide
+    whole_file: list[Finding] = []
+    ordered = sorted(findings, key=lambda f: -f.severity.rank)
+    for finding in ordered:
+        if finding.region is None:
+            whole_file.append(finding)
+            continue
+        colour = SEVERITY_COLOURS[finding.severity]
+        box = scaled(finding.region.box, scale)
+        left = min(max(box.x, 0.0), size[0] - 1.0)
+        top = min(max(box.y, 0.0), size[1] - 1.0)
+        right = min(max(box.right - 1, left + 1), size[0] - 1.0)
+        bottom = min(max(box.bottom - 1, top + 1), size[1] - 1.0)
+        draw.rectangle((left, top, right, bottom), outline=colour, width=width)
+        label = finding.code
+        label_width = typeface.getlength(label) + 8
+        x = min(left, size[0] - label_width)
+        y = top
+        while any(abs(x - tx) < label_width and abs(y - ty) < label_height for tx, ty in taken):
+            y += label_height
+        taken.append((x, y))
+        draw.rectangle((x, y, x + label_width, y + label_height - 1), fill=colour)
+        draw.text((x + 4, y + 2), label, fill=(255, 255, 255), font=typeface)
+    rows: list[list[LegendItem]] = [
+        [
+            ("cut line", CUT_LINE),
+            ("safe line", SAFE_LINE),
+            ("camera keep-out", KEEP_OUT_LINE),
+            ("bleed: cut away", (230, 230, 230)),
+            ("camera hole", (90, 90, 90)),
+        ],
+    ]
+    if not findings:
+        rows.append([("No findings: nothing to fix.", None)])
+    for finding in ordered:
+        where = "" if finding.region else " (whole file)"
+        rows.append(
+            [
+                (
+                    f"{finding.severity.value} {finding.code}{where}: {finding.message}",
+                    SEVERITY_COLOURS[finding.severity],
+                )
+            ]
+        )
+    return Annotated(_with_legend(image, rows), scale, size)
+
+
+def render_color_shift_map(
+    reduced: Image.Image, template: Template, shift: ColorShift | None
+) -> Annotated:
+    """The predicted colour difference between artwork and print, over the artwork (from
+    :func:`reduce_canvas`) in light grey."""
+    scale, size, height_px = _scale_of(reduced, template), reduced.size, reduced.height
+    grey = reduced.convert("L").point(lambda v: 110 + v * 145 // 255)
+    image = grey.convert("RGB")
+    legend: list[LegendItem] = [("below 2: not visible", (200, 200, 200))]
+    legend += [(f"{lower:g}+: {meaning}", colour) for lower, colour, _, meaning in _SHIFT_BANDS]
+    rows = [legend]
+    if shift is None:
+        rows.append([("CMYK artwork without a profile prints as supplied: no shift.", None)])
+    else:
+        delta = Image.fromarray(shift.delta.astype(np.float32), "F").resize(
+            size, Image.Resampling.BILINEAR
+        )
+        delta_px = np.asarray(delta)
+        printed = (
+            np.asarray(
+                Image.fromarray(shift.printed.astype(np.uint8) * 255, "L").resize(
+                    size, Image.Resampling.NEAREST
+                )
+            )
+            > 0
+        )
+        for lower, colour, opacity, _ in _SHIFT_BANDS:
+            band = (delta_px >= lower) & printed
+            mask = Image.fromarray(band.astype(np.uint8) * round(255 * opacity), "L")
+            image.paste(colour, (0, 0), mask)
+        shares = ", ".join(
+            f"above {level:g}: {shift.share_over(level) * 100:.1f}%" for level in SHIFT_LEVELS
+        )
+        rows.append(
+            [
+                (
+                    f"Colour difference artwork vs print (CIEDE2000): mean {shift.mean:.1f}; "
+                    f"share of the print {shares}",
+                    None,
+                )
+            ]
+        )
+        worst = shift.worst_colours(above=SHIFT_LEVELS[0])
+        if worst:
+            row: list[LegendItem] = [("Worst colours, artwork then print:", None)]
+            for entry in worst[:4]:
+                row.append(("", _rgb(str(entry["artwork_rgb"]))))
+                row.append((f"dE {entry['delta_e2000']}", _rgb(str(entry["predicted_rgb"]))))
+            rows.append(row)
+    draw = ImageDraw.Draw(image)
+    trim = scaled(template.trim_box, scale)
+    radius = mm_to_px(template.corner_radius_mm, template.print_dpi) * scale
+    draw.rounded_rectangle(
+        inclusive(trim), radius=radius, outline=CUT_LINE, width=max(2, round(height_px / 600))
+    )
+    return Annotated(_with_legend(image, rows), scale, size)
+
+
+def _rgb(hex_colour: str) -> Colour:
+    value = int(hex_colour.lstrip("#"), 16)
+    return ((value >> 16) & 255, (value >> 8) & 255, value & 255)
