@@ -101,3 +101,49 @@ def assert_images_close(actual: Image.Image, expected: Image.Image, max_diff: in
     assert actual.size == expected.size, (actual.size, expected.size)
     diff = np.abs(np.asarray(actual, dtype=np.int16) - np.asarray(expected, dtype=np.int16))
     assert int(diff.max()) <= max_diff, f"max channel difference {diff.max()} > {max_diff}"
+
+
+GOLDENS = Path(__file__).parent / "goldens"
+UPDATE_GOLDENS = "PREFLIGHT_UPDATE_GOLDENS"
+
+
+def assert_matches_golden(actual: Image.Image, name: str, max_mean_diff: float = 1.0) -> None:
+    """Compare a rendered picture with ``tests/goldens/NAME`` by mean absolute difference per
+    channel (0–255), tolerant of font rasteriser and resampler versions. With
+    ``PREFLIGHT_UPDATE_GOLDENS=1`` the golden is rewritten instead. On failure the actual
+    picture and an amplified difference are written to ``tests/goldens/failed/``."""
+    import os
+
+    import pytest
+
+    path = GOLDENS / name
+    if os.environ.get(UPDATE_GOLDENS) == "1":
+        actual.save(path, optimize=True)
+        return
+    if not path.exists():
+        pytest.fail(f"no golden picture {path}; create it with {UPDATE_GOLDENS}=1")
+    with Image.open(path) as stored:
+        expected = stored.convert(actual.mode)
+    same_size = expected.size == actual.size
+    mean = (
+        float(
+            np.abs(np.asarray(actual, dtype=np.int16) - np.asarray(expected, dtype=np.int16)).mean()
+        )
+        if same_size
+        else float("inf")
+    )
+    if mean <= max_mean_diff:
+        return
+    failed = GOLDENS / "failed"
+    failed.mkdir(exist_ok=True)
+    actual.save(failed / name)
+    if same_size:
+        diff = np.abs(np.asarray(actual, dtype=np.int16) - np.asarray(expected, dtype=np.int16))
+        Image.fromarray(np.clip(diff * 8, 0, 255).astype(np.uint8)).save(
+            failed / name.replace(".png", "-diff.png")
+        )
+    pytest.fail(
+        f"{name} differs from its golden: mean difference {mean:.2f} > {max_mean_diff} "
+        f"(size {actual.size} vs {expected.size}); see {failed}. If the change is intended, "
+        f"regenerate with {UPDATE_GOLDENS}=1 and look at the new picture before committing."
+    )

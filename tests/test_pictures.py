@@ -25,7 +25,8 @@ from preflight.annotate import (
     render_overlay,
 )
 from preflight.cli import main
-from preflight.color import ProfileLibrary
+from preflight.color import ColorSettings, ProfileLibrary, convert_to_output
+from preflight.colorshift import measure_color_shift
 from preflight.drawing import CUT_LINE, CUTOUT_EDGE, SAFE_LINE
 from preflight.findings import Finding, Region, Severity
 from preflight.geometry import Box, Placement, resolve_placement
@@ -33,7 +34,7 @@ from preflight.job import JobRequest, JobResult, run_job
 from preflight.proof import PROOF_HEIGHT_PX, THUMBNAIL_HEIGHT_PX, render_mockup
 from preflight.render import flatten, place_on_canvas
 from preflight.templates import Catalog, Template, load_catalog
-from tests.imaging import encode, photo
+from tests.imaging import assert_matches_golden, encode, photo
 
 RED_INK = (0, 255, 255, 0)  # CMYK: full magenta and yellow
 TEMPLATE_IDS = [t.id for t in load_catalog()]
@@ -297,3 +298,67 @@ def test_check_writes_every_picture(tmp_path: Path) -> None:
     with Image.open(out / "proof-thumbnail.png") as thumb:
         assert thumb.height == THUMBNAIL_HEIGHT_PX
     assert set(report["pictures"]) == {"proof", "overlay", "color_shift"}
+
+
+# --- golden pictures (STYLE rule 11): small renders compared with a tolerance ---------------
+
+
+def _gradient_canvas(template: Template) -> Image.Image:
+    width, height = template.canvas_size_px
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    cmyk = np.zeros((height, width, 4), dtype=np.uint8)
+    cmyk[..., 0] = x.astype(np.uint8)
+    cmyk[..., 1] = y.astype(np.uint8)
+    cmyk[..., 2] = (255 - x).astype(np.uint8)
+    cmyk[..., 3] = ((x + y) / 8).astype(np.uint8)
+    return Image.fromarray(cmyk, "CMYK")
+
+
+def test_golden_clear_case_proof(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    template = catalog.get("iphone-15-clear")
+    width, height = template.canvas_size_px
+    coverage = Image.new("L", (width, height), 0)
+    coverage.paste(255, (width // 6, height // 5, width * 5 // 6, height * 4 // 5))
+    mockup = render_mockup(
+        _gradient_canvas(template), coverage, template, profiles.get("chemical-proof"), 480
+    )
+    assert_matches_golden(mockup.image, "proof-iphone-15-clear.png")
+
+
+def test_golden_overlay_with_findings(catalog: Catalog) -> None:
+    template = catalog.get("galaxy-s24-ultra-tough")
+    canvas = Image.new("RGB", template.canvas_size_px, (200, 220, 240))
+    dpi = template.print_dpi
+    findings = [
+        Finding(
+            "bleed-not-covered",
+            Severity.ERROR,
+            "The artwork does not reach the edge.",
+            region=Region(Box(0, 0, 60, 400), dpi),
+        ),
+        Finding(
+            "content-in-cutout",
+            Severity.WARNING,
+            "A face under the camera.",
+            region=Region(Box(90, 120, 220, 260), dpi),
+        ),
+        Finding("no-color-profile", Severity.INFO, "sRGB assumed."),
+    ]
+    overlay = render_overlay(reduce_canvas(canvas, 480), template, findings)
+    assert_matches_golden(overlay.image, "overlay-galaxy-s24-ultra-tough.png")
+
+
+def test_golden_color_shift_map(catalog: Catalog, profiles: ProfileLibrary) -> None:
+    template = catalog.get("ipad-10")
+    width, height = template.canvas_size_px
+    artwork = Image.new("RGB", (width, height), (128, 128, 128))
+    for i, colour in enumerate([(0, 40, 255), (0, 220, 90), (255, 120, 0), (250, 250, 250)]):
+        artwork.paste(colour, (0, i * height // 4, width, (i + 1) * height // 4))
+    output = profiles.get("chemical-proof")
+    settings = ColorSettings()
+    cmyk = convert_to_output(artwork, None, output, settings)
+    coverage = Image.new("L", (width, height), 255)
+    shift = measure_color_shift(artwork, cmyk, coverage, None, output, settings)
+    picture = render_color_shift_map(reduce_canvas(artwork, 480), template, shift)
+    assert_matches_golden(picture.image, "color-shift-ipad-10.png")
