@@ -16,7 +16,6 @@ so a finding's ``region.px`` maps straight onto either picture.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,11 +74,6 @@ class Annotated:
     image: Image.Image
     scale: float
     canvas_size_px: tuple[int, int]  # the canvas part of the picture, without the legend
-
-    def png(self) -> bytes:
-        out = io.BytesIO()
-        self.image.save(out, format="PNG", compress_level=1)  # see preflight.proof._png
-        return out.getvalue()
 
     def to_dict(self) -> dict[str, object]:
         return {

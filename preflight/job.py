@@ -34,6 +34,7 @@ from preflight.loading import Artwork, LoadLimits, load_artwork, load_artwork_by
 from preflight.proof import render_mockup
 from preflight.render import (
     PlacedCanvas,
+    encode_pictures,
     encode_print_tiff,
     encode_white_mask_tiff,
     flatten,
@@ -82,7 +83,8 @@ class _State:
     placed: PlacedArtwork | None = None
     cmyk: Image.Image | None = None
     files: dict[str, bytes] = field(default_factory=dict)
-    pictures: dict[str, bytes] = field(default_factory=dict)
+    pictures: dict[str, Image.Image] = field(default_factory=dict)  # file name → picture
+    picture_files: dict[str, bytes] = field(default_factory=dict)
     picture_facts: dict[str, Any] = field(default_factory=dict)
 
 
@@ -192,7 +194,7 @@ def _proof(state: _State) -> _State:
     )
     return dataclasses.replace(
         state,
-        pictures={**state.pictures, **mockup.files()},
+        pictures={**state.pictures, **mockup.pictures()},
         picture_facts={**state.picture_facts, "proof": mockup.to_dict()},
     )
 
@@ -216,8 +218,8 @@ def _annotate(state: _State) -> _State:
         state,
         pictures={
             **state.pictures,
-            OVERLAY_FILE: overlay.png(),
-            COLOR_SHIFT_FILE: shift_map.png(),
+            OVERLAY_FILE: overlay.image,
+            COLOR_SHIFT_FILE: shift_map.image,
         },
         picture_facts={
             **state.picture_facts,
@@ -225,6 +227,10 @@ def _annotate(state: _State) -> _State:
             "color_shift": shift_map.to_dict(),
         },
     )
+
+
+def _encode_pictures(state: _State) -> _State:
+    return dataclasses.replace(state, picture_files=encode_pictures(state.pictures))
 
 
 STEPS: tuple[tuple[str, Callable[[_State], _State]], ...] = (
@@ -237,6 +243,7 @@ STEPS: tuple[tuple[str, Callable[[_State], _State]], ...] = (
     ("encode", _encode),
     ("proof", _proof),  # from the print file's pixels: what production prints
     ("annotate", _annotate),
+    ("encode-pictures", _encode_pictures),
 )
 
 
@@ -256,7 +263,7 @@ def run_job(request: JobRequest, profiles: ProfileLibrary) -> JobResult:
                 f"(stopped after step {name!r} at {elapsed:.1f} s)"
             )
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-    return JobResult(report=_report(state, timings), files={**state.files, **state.pictures})
+    return JobResult(report=_report(state, timings), files={**state.files, **state.picture_files})
 
 
 def _report(state: _State, timings: dict[str, float]) -> dict[str, Any]:
@@ -293,7 +300,7 @@ def _report(state: _State, timings: dict[str, float]) -> dict[str, Any]:
         "pictures": state.picture_facts,
         "outputs": {
             name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for name, data in {**state.files, **state.pictures}.items()
+            for name, data in {**state.files, **state.picture_files}.items()
         },
         "timings_ms": timings,
     }

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image
@@ -20,6 +22,7 @@ from preflight.geometry import ResolvedPlacement
 
 __all__ = [
     "PlacedCanvas",
+    "encode_pictures",
     "encode_print_tiff",
     "encode_white_mask_tiff",
     "flatten",
@@ -201,3 +204,24 @@ def encode_white_mask_tiff(coverage: Image.Image, dpi: int) -> bytes:
     if coverage.mode != "L":
         raise ValueError(f"the white mask is one channel (L), got {coverage.mode}")
     return _lossless_tiff(coverage, dpi, None)
+
+
+def _encode_picture(name: str, image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    if name.endswith(".png"):
+        # Fastest zlib level with run-length matching: a third of level 6's time, and smaller
+        # than level 1's default strategy on photographs.
+        image.save(out, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
+    elif name.endswith(".jpg"):
+        image.save(out, format="JPEG", quality=90)
+    else:
+        raise ValueError(f"no picture format for {name!r} (.png or .jpg)")
+    return out.getvalue()
+
+
+def encode_pictures(pictures: dict[str, Image.Image]) -> dict[str, bytes]:
+    """Encode pictures (RGB) by file name, ``.png`` or ``.jpg``, on two threads: Pillow's
+    encoders release the GIL, so a job's verdict comes back sooner on a multi-core machine."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        encoded = pool.map(_encode_picture, pictures, pictures.values())
+        return dict(zip(pictures, encoded, strict=True))

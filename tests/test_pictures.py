@@ -132,6 +132,9 @@ def test_overlay_draws_the_template_lines_at_their_mm_positions(
         while np.all(row[x - 1] == CUTOUT_EDGE):
             x -= 1
         assert abs(x - (bleed + cut.x_mm) * k) <= 1, cut
+    # The colour-shift map shares the scale and draws the same cut line.
+    shift_map = np.asarray(render_color_shift_map(reduce_canvas(white), template, None).image)
+    assert abs(_first(is_colour(shift_map[mid_y], CUT_LINE)) - bleed * k) <= 1
 
 
 def test_overlay_outlines_each_finding_region(catalog: Catalog) -> None:
