@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,14 @@ from pydantic import ValidationError
 from preflight.checks import CheckConfig
 from preflight.color import ColorSettings, ProfileLibrary, RenderingIntent
 from preflight.errors import PreflightError
+from preflight.fileio import write_atomically
 from preflight.geometry import Placement
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
 from preflight.settings import Settings
 from preflight.templates import Template, load_catalog
 
-__all__ = ["main"]
+__all__ = ["EXIT_OK", "EXIT_UNUSABLE", "Command", "main"]
 
 EXIT_OK, EXIT_FINDING_ERROR, EXIT_UNUSABLE = 0, 1, 2
 
@@ -45,7 +45,18 @@ def _parse_center(text: str) -> tuple[float, float]:
     return (x, y)
 
 
-def _build_parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class Command:
+    """A subcommand added by an outer layer (the service adds ``serve``, ``keys``, ...), so
+    one ``preflight`` command serves both while this library never imports the service."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Settings], int]
+
+
+def _build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="preflight",
         description="Preflight artwork for printed phone and tablet cases and make the CMYK "
@@ -96,6 +107,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     profiles = sub.add_parser("profiles", help="list the output profiles")
     profiles.add_argument("--json", action="store_true")
+    for command in extra:
+        command.add_arguments(sub.add_parser(command.name, help=command.help))
     return parser
 
 
@@ -112,20 +125,6 @@ def _settings() -> Settings:
 
 def _profiles(settings: Settings) -> ProfileLibrary:
     return ProfileLibrary([settings.profiles_dir] if settings.profiles_dir else [])
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -157,8 +156,8 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             name: {**meta, "path": str(args.out / name)} for name, meta in report["outputs"].items()
         }
         for name, data in result.files.items():
-            _write_atomically(args.out / name, data)
-        _write_atomically(
+            write_atomically(args.out / name, data)
+        write_atomically(
             args.out / "report.json", (json.dumps(report, indent=2) + "\n").encode("utf-8")
         )
     if args.json:
@@ -223,7 +222,7 @@ def _cmd_template_guide(args: argparse.Namespace, settings: Settings) -> int:
         data = render_guide_svg(template)
     else:
         raise _UsageError(f"{args.out}: the guide is written as .png or .svg")
-    _write_atomically(args.out, data)
+    write_atomically(args.out, data)
     w, h = template.canvas_size_px
     print(f"wrote {args.out} ({template.id}: {w}×{h} px at {template.print_dpi} dpi)")
     return EXIT_OK
@@ -252,10 +251,12 @@ _COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> int:
+    """Run the command line; ``extra`` adds an outer layer's subcommands."""
+    args = _build_parser(extra).parse_args(argv)
+    commands = {**_COMMANDS, **{command.name: command.run for command in extra}}
     try:
-        return _COMMANDS[args.command](args, _settings())
+        return commands[args.command](args, _settings())
     except PreflightError as exc:
         print(f"preflight: error [{exc.code}]: {exc.message}", file=sys.stderr)
         return EXIT_UNUSABLE

@@ -33,7 +33,9 @@ __all__ = [
     "ALLOWED_FORMATS",
     "Artwork",
     "ArtworkFacts",
+    "ArtworkSummary",
     "LoadLimits",
+    "inspect_artwork_bytes",
     "load_artwork",
     "load_artwork_bytes",
     "sniff_format",
@@ -47,6 +49,12 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "TIFF")
 # Pillow refuses images above 2 × MAX_IMAGE_PIXELS outright; our own cap must stay below that
 # so that every refusal is ours, with our message.
 PILLOW_HARD_PIXEL_LIMIT = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+# Colour modes Pillow may report from a header that _to_working_mode can turn into a working
+# mode (16-bit grey appears as I;16, I;16B, ...).
+_HEADER_MODES = frozenset(
+    {"RGB", "RGBA", "L", "LA", "CMYK", "1", "P", "PA", "RGBX", "RGBa", "La", "YCbCr", "I"}
+)
 
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
@@ -202,6 +210,69 @@ def _too_big_message(name: str, size: int, limit: int) -> str:
 def load_artwork_bytes(data: bytes, file_name: str, limits: LoadLimits | None = None) -> Artwork:
     """Validate and decode untrusted image bytes into an upright :class:`Artwork`."""
     limits = limits or LoadLimits()
+    sniffed = _allowed_format(data, file_name, limits)
+    notes: list[str] = []
+    image = _checked_header(data, file_name, sniffed, limits, notes)
+    image = _decode(image, file_name, notes)
+    return _normalise(image, data, file_name, sniffed, notes)
+
+
+@dataclass(frozen=True)
+class ArtworkSummary:
+    """What the header says, checked without decoding pixels: enough to accept an upload."""
+
+    format: str
+    width_px: int  # after EXIF orientation
+    height_px: int
+    mode: str  # as stored in the file
+    bits_per_sample: int
+    has_embedded_profile: bool
+    exif_orientation: int | None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "format": self.format,
+            "width_px": self.width_px,
+            "height_px": self.height_px,
+            "mode": self.mode,
+            "bits_per_sample": self.bits_per_sample,
+            "has_embedded_profile": self.has_embedded_profile,
+            "exif_orientation": self.exif_orientation,
+            "notes": list(self.notes),
+        }
+
+
+def inspect_artwork_bytes(
+    data: bytes, file_name: str, limits: LoadLimits | None = None
+) -> ArtworkSummary:
+    """Every check :func:`load_artwork_bytes` makes before decoding (size and pixel caps,
+    format by content, header, colour mode, PNG checksums), and the header's facts.
+
+    Damage inside compressed image data (a truncated JPEG) only shows when decoding; the job
+    reports it as ``corrupt-image``.
+    """
+    limits = limits or LoadLimits()
+    sniffed = _allowed_format(data, file_name, limits)
+    notes: list[str] = []
+    image = _checked_header(data, file_name, sniffed, limits, notes)
+    orientation = _exif_orientation(image, notes)
+    width, height = image.size
+    if orientation in (5, 6, 7, 8):  # these orientations turn the picture a quarter
+        width, height = height, width
+    return ArtworkSummary(
+        format="JPEG" if sniffed == "JPEG" else sniffed,
+        width_px=width,
+        height_px=height,
+        mode=image.mode,
+        bits_per_sample=_bits_per_sample(image, data, sniffed),
+        has_embedded_profile=bool(image.info.get("icc_profile")),
+        exif_orientation=orientation,
+        notes=tuple(notes),
+    )
+
+
+def _allowed_format(data: bytes, file_name: str, limits: LoadLimits) -> str:
     if len(data) > limits.max_file_bytes:
         raise FileTooLarge(_too_big_message(file_name, len(data), limits.max_file_bytes))
     if not data:
@@ -213,8 +284,13 @@ def load_artwork_bytes(data: bytes, file_name: str, limits: LoadLimits | None = 
             f"{file_name}: this is {what}; accepted formats are PNG, JPEG and TIFF "
             "(recognised by content, not by file name). Export the artwork as PNG or TIFF."
         )
+    return sniffed
 
-    notes: list[str] = []
+
+def _checked_header(
+    data: bytes, file_name: str, sniffed: str, limits: LoadLimits, notes: list[str]
+) -> Image.Image:
+    """Everything that can be refused without decoding pixels: header, pixel cap, PNG CRCs."""
     image = _open_header(data, file_name, sniffed, notes)
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -225,10 +301,14 @@ def load_artwork_bytes(data: bytes, file_name: str, limits: LoadLimits | None = 
             f"limit is {limits.max_pixels / 1e6:.0f} megapixels. Reduce it to the template's "
             "size at 300 ppi."
         )
+    if image.mode not in _HEADER_MODES and not image.mode.startswith("I;16"):
+        raise UnsupportedColorMode(
+            f"{file_name}: colour mode {image.mode} is not supported; save it as RGB, "
+            "greyscale or CMYK."
+        )
     if sniffed == "PNG":
         _verify_png(data, file_name, notes)
-    image = _decode(image, file_name, notes)
-    return _normalise(image, data, file_name, sniffed, notes)
+    return image
 
 
 def _open_header(data: bytes, file_name: str, sniffed: str, notes: list[str]) -> Image.Image:

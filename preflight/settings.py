@@ -7,9 +7,10 @@ The library never reads the environment; the edges (CLI, API, worker) build a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from preflight.color import DEFAULT_OUTPUT_PROFILE, RenderingIntent
 from preflight.loading import PILLOW_HARD_PIXEL_LIMIT
@@ -48,6 +49,66 @@ class Settings(BaseSettings):
     job_deadline_s: float = Field(
         120.0, gt=0, le=3600, description="a job that runs longer than this fails, in seconds"
     )
+
+    # --- the service (api/, worker/) ----------------------------------------------------------
+    data_dir: Path = Field(
+        Path("data"),
+        description="the embedded default's one data folder: SQLite records and stored files",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the job records (default: SQLite in the data folder; "
+        "production: postgresql+psycopg://user@host/db)",
+    )
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker (redis://host:6379/0 or amqp://...); unset: the embedded "
+        "queue, where workers take queued jobs straight from the records",
+    )
+    storage_dir: Path | None = Field(
+        None, description="root of stored artworks and job outputs (default: DATA_DIR/storage)"
+    )
+    max_wait_s: float = Field(
+        60.0, gt=0, le=300, description="longest long-poll (GET /v1/jobs/{id}?wait=) in seconds"
+    )
+    webhook_retry_delays_s: Annotated[tuple[float, ...], NoDecode] = Field(
+        (10.0, 60.0, 300.0, 1800.0, 7200.0),
+        description="waits before each webhook retry, in seconds (comma-separated in the "
+        "environment); a delivery is given up after the last one",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120, description="webhook request timeout")
+    embedded_workers: int = Field(
+        1, ge=0, le=64, description="worker processes `preflight serve` starts beside the API"
+    )
+
+    @field_validator("webhook_retry_delays_s", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(float(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("use a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "amqp://")):
+            raise ValueError("use a redis:// or amqp:// URL (unset for the embedded queue)")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'preflight.db').resolve()}"
+
+    @property
+    def effective_storage_dir(self) -> Path:
+        return (self.storage_dir or self.data_dir / "storage").resolve()
 
     @field_validator("templates_dir", "profiles_dir")
     @classmethod
