@@ -34,6 +34,18 @@ def run_worker_loop(
     ctx = WorkerContext(settings)
     should_stop = stop.is_set if isinstance(stop, threading.Event) else stop
     worker = f"{name}:{os.getpid()}"
+    try:
+        _loop(ctx, should_stop, stop, worker)
+    finally:
+        ctx.close()
+
+
+def _loop(
+    ctx: WorkerContext,
+    should_stop: Callable[[], bool],
+    stop: threading.Event | Callable[[], bool],
+    worker: str,
+) -> None:
     while not should_stop():
         busy = False
         try:

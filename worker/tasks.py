@@ -75,6 +75,11 @@ class WorkerContext:
         extra = [self.settings.profiles_dir] if self.settings.profiles_dir else []
         return ProfileLibrary(extra)
 
+    def close(self) -> None:
+        """Close the database connections (only if they were opened)."""
+        if "db" in self.__dict__:
+            self.db.dispose()
+
     @property
     def lease(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.settings.job_deadline_s + LEASE_MARGIN_S)
