@@ -218,7 +218,13 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
             content={"status": "ready" if ready else "not-ready", "checks": checks},
         )
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
     def metrics_endpoint() -> Response:
         body, content_type = metrics.render(registry)
         return Response(body, media_type=content_type)
@@ -260,6 +266,7 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
         tags=["artworks"],
         status_code=201,
         response_model=ArtworkOut,
+        responses={200: {"model": ArtworkOut, "description": "the same file was stored before"}},
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -313,7 +320,13 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
 
     # --- jobs ----------------------------------------------------------------------------
 
-    @app.post("/v1/jobs", tags=["jobs"], status_code=202, response_model=JobOut)
+    @app.post(
+        "/v1/jobs",
+        tags=["jobs"],
+        status_code=202,
+        response_model=JobOut,
+        responses={200: {"model": JobOut, "description": "replay of an Idempotency-Key"}},
+    )
     def submit_job(
         body: JobIn,
         caller: Caller,

@@ -53,6 +53,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from worker.embedded import start_worker_processes
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     database = _database(settings)
     with database.session() as session:
         has_keys = session.scalar(select(ApiKey.id).limit(1)) is not None

@@ -1,0 +1,63 @@
+"""The job records: migrations and models agree, on SQLite and PostgreSQL; keys and storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from api.auth import authenticate, create_key
+from api.db import Database, migrate
+from api.errors import BadRequest, Unauthorized
+from api.records import Base, utcnow
+from api.storage import Storage, StorageKeyError
+from tests.live import BACKENDS, database_url
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migrations_build_exactly_the_models(backend: str, tmp_path: Path) -> None:
+    with database_url(backend, tmp_path) as url:
+        database = Database(url)
+        try:
+            migrate(database)
+            migrate(database)  # idempotent
+            assert database.is_current()
+            with database.engine.connect() as connection:
+                differences = compare_metadata(
+                    MigrationContext.configure(connection), Base.metadata
+                )
+            assert differences == [], differences
+        finally:
+            database.dispose()
+
+
+def test_keys_are_stored_hashed_and_checked(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'keys.db'}")
+    migrate(database)
+    with database.session() as session:
+        record, key = create_key(session, "partner", "acme", "shop front")
+        assert key not in (record.key_sha256, record.id) and record.key_sha256 != key
+        principal = authenticate(session, f"Bearer {key}")
+        assert (principal.role, principal.partner) == ("partner", "acme")
+        with pytest.raises(Unauthorized):
+            authenticate(session, f"Bearer {key[:-1]}x")
+        record.revoked_at = utcnow()
+        session.flush()
+        with pytest.raises(Unauthorized):
+            authenticate(session, f"Bearer {key}")
+        for role, partner in (("partner", None), ("production", "acme"), ("root", None)):
+            with pytest.raises(BadRequest):
+                create_key(session, role, partner)
+    database.dispose()
+
+
+def test_storage_keys_stay_under_the_root(tmp_path: Path) -> None:
+    storage = Storage(tmp_path)
+    storage.put("jobs/job_1/print.tif", b"abc")
+    assert storage.read("jobs/job_1/print.tif") == b"abc"
+    assert not list((tmp_path / "jobs" / "job_1").glob(".*tmp"))  # no temporary left behind
+    for key in ("../etc/passwd", "/etc/passwd", "jobs/../../x", "", "jobs//x"):
+        with pytest.raises(StorageKeyError):
+            storage.path(key)

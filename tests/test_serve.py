@@ -1,0 +1,111 @@
+"""`preflight serve` and `preflight keys` as a user runs them: real processes, a fresh data
+folder, the embedded queue's worker process doing the job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.imaging import encode, photo
+from tests.live import free_port
+
+COMMAND = [sys.executable, "-m", "api.cli"]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFLIGHT_")}
+    env["PREFLIGHT_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def test_keys_create_prints_the_key_once_and_refuses_bad_roles(tmp_path: Path) -> None:
+    created = subprocess.run(
+        [*COMMAND, "keys", "create", "--role", "partner", "--partner", "acme"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().startswith("pfk_") and len(created.stdout.split()) == 1
+    assert "shown once" in created.stderr and "webhook signing secret" in created.stderr
+    listed = subprocess.run(
+        [*COMMAND, "keys", "list"], capture_output=True, text=True, env=_env(tmp_path), check=True
+    )
+    assert "acme" in listed.stdout and created.stdout.strip() not in listed.stdout
+    refused = subprocess.run(
+        [*COMMAND, "keys", "create", "--role", "partner"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        check=False,
+    )
+    assert refused.returncode == 2 and "needs --partner" in refused.stderr
+
+
+def test_serve_starts_everything_on_the_embedded_default(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [*COMMAND, "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(tmp_path),
+    )
+    try:
+        assert server.stdout is not None
+        banner: list[str] = []
+        while not any("keys create" in line for line in banner):
+            line = server.stdout.readline()
+            assert line, "serve exited:\n" + "".join(banner)
+            banner.append(line)
+        text = "".join(banner)
+        assert f"http://127.0.0.1:{port}" in text and "keys create" in text
+        assert "embedded, 1 worker process" in text
+        key = subprocess.run(
+            [*COMMAND, "keys", "create", "--role", "partner", "--partner", "acme"],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            check=True,
+        ).stdout.strip()
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
+        with client:
+            for _ in range(100):
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            artwork = client.post(
+                "/v1/artworks",
+                files={"file": ("a.jpg", encode(photo((1000, 2000)), "JPEG", quality=90))},
+            ).json()
+            job = client.post(
+                "/v1/jobs", json={"artwork_id": artwork["id"], "template_id": "pixel-8"}
+            ).json()
+            done = client.get(f"/v1/jobs/{job['id']}", params={"wait": 60}).json()
+        assert done["status"] == "done", done  # run by the spawned worker process
+        assert (tmp_path / "preflight.db").is_file()
+        assert (tmp_path / "storage" / "jobs" / job["id"] / "print.tif").is_file()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+            if server.stdout:
+                server.stdout.close()
+    assert server.returncode == 0
