@@ -51,6 +51,7 @@ def test_keys_create_prints_the_key_once_and_refuses_bad_roles(tmp_path: Path) -
 
 def test_serve_starts_everything_on_the_embedded_default(tmp_path: Path) -> None:
     port = free_port()
+    children: list[int] = []
     server = subprocess.Popen(
         [*COMMAND, "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -99,8 +100,10 @@ def test_serve_starts_everything_on_the_embedded_default(tmp_path: Path) -> None
         assert done["status"] == "done", done  # run by the spawned worker process
         assert (tmp_path / "preflight.db").is_file()
         assert (tmp_path / "storage" / "jobs" / job["id"] / "print.tif").is_file()
+        children = _children(server.pid)
+        assert children, "serve should run its embedded worker as a child process"
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)  # what a process manager sends
         try:
             server.wait(timeout=30)
         finally:
@@ -108,4 +111,23 @@ def test_serve_starts_everything_on_the_embedded_default(tmp_path: Path) -> None
                 server.kill()
             if server.stdout:
                 server.stdout.close()
-    assert server.returncode == 0
+    # No worker is left running as an orphan once the server is gone.
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(line) for line in found.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone in all but name; its parent (this test) has not reaped it.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][0] != "Z"

@@ -24,7 +24,10 @@ from worker.webhooks import deliver_due
 __all__ = ["run_worker_loop", "start_worker_processes"]
 
 log = logging.getLogger("preflight.worker")
-_IDLE_WAIT_S = 0.2
+# Idle polling backs off from 0.1 s to 1 s: a new job is picked up within a second, and an
+# idle worker costs a query a second, not a busy loop.
+_IDLE_WAIT_MIN_S = 0.1
+_IDLE_WAIT_MAX_S = 1.0
 
 
 def run_worker_loop(
@@ -46,6 +49,7 @@ def _loop(
     stop: threading.Event | Callable[[], bool],
     worker: str,
 ) -> None:
+    idle_wait = _IDLE_WAIT_MIN_S
     while not should_stop():
         busy = False
         try:
@@ -59,19 +63,28 @@ def _loop(
             busy = deliver_due(ctx) > 0 or busy
         except Exception:  # never let one bad job or a database hiccup end the loop
             log.exception("worker loop error; going on")
-        if not busy:
-            if isinstance(stop, threading.Event):
-                stop.wait(_IDLE_WAIT_S)
-            else:
-                threading.Event().wait(_IDLE_WAIT_S)
+        if busy:
+            idle_wait = _IDLE_WAIT_MIN_S
+            continue
+        if isinstance(stop, threading.Event):
+            stop.wait(idle_wait)
+        else:
+            threading.Event().wait(idle_wait)
+        idle_wait = min(_IDLE_WAIT_MAX_S, idle_wait * 2)
 
 
-def _process_main(settings_json: str, index: int) -> None:
+def _process_main(settings_json: str, index: int, parent_pid: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run_worker_loop(Settings.model_validate_json(settings_json), stop, f"embedded-{index}")
+
+    def should_stop() -> bool:
+        # The server may die without a word (kill -9, or uvicorn re-raising SIGTERM after its
+        # shutdown): a worker whose parent is gone stops instead of running on as an orphan.
+        return stop.is_set() or os.getppid() != parent_pid
+
+    run_worker_loop(Settings.model_validate_json(settings_json), should_stop, f"embedded-{index}")
 
 
 def start_worker_processes(settings: Settings, count: int) -> list[BaseProcess]:
@@ -81,7 +94,7 @@ def start_worker_processes(settings: Settings, count: int) -> list[BaseProcess]:
     for index in range(count):
         process = context.Process(
             target=_process_main,
-            args=(settings.model_dump_json(), index),
+            args=(settings.model_dump_json(), index, os.getpid()),
             name=f"preflight-worker-{index}",
             daemon=True,
         )

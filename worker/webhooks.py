@@ -56,6 +56,8 @@ def deliver_due(ctx: WorkerContext, client: httpx.Client | None = None) -> int:
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(_BATCH)
         ).all()
+    if not due:
+        return 0
     attempted = 0
     owns_client = client is None
     client = client or httpx.Client(timeout=ctx.settings.webhook_timeout_s)
