@@ -60,11 +60,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     database.dispose()
     workers = settings.embedded_workers if args.workers is None else args.workers
     processes = []
+    dispatcher = None
     if settings.broker_url is None:
         processes = start_worker_processes(settings, workers)
         queue = f"embedded, {workers} worker process{'es' if workers != 1 else ''}"
     else:
-        queue = f"Celery broker {settings.broker_url}: start workers with `preflight worker`"
+        from worker.celery_app import CeleryDispatcher, make_celery
+        from worker.tasks import WorkerContext
+
+        dispatcher = CeleryDispatcher(make_celery(settings), settings, WorkerContext(settings))
+        queue = (
+            f"Celery on {settings.broker_url}, queue {settings.queue_name!r}: start workers "
+            "with `preflight worker`"
+        )
     base = f"http://{args.host}:{args.port}"
     print(f"preflight: API on {base} (OpenAPI: {base}/docs, readiness: {base}/readyz)")
     print(f"  records: {settings.effective_database_url}")
@@ -75,7 +83,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print("    ./dev preflight keys create --role partner --partner acme")
     sys.stdout.flush()
     try:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+        app = create_app(settings, dispatcher)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     finally:
         for process in processes:
             process.terminate()
@@ -139,6 +148,59 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# --- worker ---------------------------------------------------------------------------
+
+
+def _worker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="worker child processes (default: cores)"
+    )
+    parser.add_argument("--loglevel", default="INFO")
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.broker_url is None:
+        print(
+            "preflight: error: PREFLIGHT_BROKER_URL is not set; without a broker, "
+            "`preflight serve` runs the workers itself",
+            file=sys.stderr,
+        )
+        return EXIT_UNUSABLE
+    from worker.celery_app import ReliabilityError, make_celery
+
+    database = Database(settings.effective_database_url)
+    try:
+        if not database.is_current():
+            print(
+                "preflight: error: the records' schema is not current; run `preflight "
+                "migrate` first",
+                file=sys.stderr,
+            )
+            return EXIT_UNUSABLE
+    finally:
+        database.dispose()
+    try:
+        app = make_celery(settings)
+    except ReliabilityError as exc:
+        print(f"preflight: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    # No mingle or gossip: the workers share nothing but the broker and the records, and
+    # starting without them saves seconds.
+    argv = [
+        "worker",
+        f"--loglevel={args.loglevel}",
+        "-Q",
+        settings.queue_name,
+        "--pool=prefork",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    if args.concurrency:
+        argv.append(f"--concurrency={args.concurrency}")
+    app.worker_main(argv)
+    return EXIT_OK
+
+
 # --- migrate ----------------------------------------------------------------------------
 
 
@@ -151,6 +213,9 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 SERVICE_COMMANDS = (
     Command("serve", "run the HTTP API (and embedded workers)", _serve_arguments, _serve),
     Command("keys", "create, list or revoke API keys", _keys_arguments, _keys),
+    Command(
+        "worker", "run a Celery worker (needs PREFLIGHT_BROKER_URL)", _worker_arguments, _worker
+    ),
     Command("migrate", "create or upgrade the job records' schema", lambda p: None, _migrate),
 )
 

@@ -154,6 +154,7 @@ class Job(Base):
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(default=None)  # outbox mark
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     lease_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(120), default=None)  # host:pid
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)  # name → key, bytes, sha256

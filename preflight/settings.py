@@ -80,6 +80,33 @@ class Settings(BaseSettings):
     embedded_workers: int = Field(
         1, ge=0, le=64, description="worker processes `preflight serve` starts beside the API"
     )
+    queue_name: str = Field(
+        "preflight",
+        pattern=r"^[A-Za-z0-9_.\-]{1,100}$",
+        description="the broker queue the API sends jobs to and `preflight worker` consumes",
+    )
+    lease_s: float = Field(
+        30.0,
+        ge=3,
+        le=600,
+        description="a running job's lease; its worker renews it every third of this, and a "
+        "job whose lease ran out (its worker vanished) is taken over",
+    )
+    worker_max_memory_mb: int = Field(
+        2048,
+        ge=256,
+        description="a worker child that grew past this is replaced after its current job",
+    )
+    queue_redelivery: bool = Field(
+        True,
+        description="late acknowledgement, re-delivery when a worker dies, and requeueing of "
+        "abandoned jobs. Off only to show (in the tests) what is lost without them",
+    )
+    fault_crash_sha256: str | None = Field(
+        None,
+        description="testing only: a worker that starts on an artwork with this SHA-256 dies "
+        "at once (os._exit), to prove that crashing files end failed after 3 attempts",
+    )
 
     @field_validator("webhook_retry_delays_s", mode="before")
     @classmethod

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -118,17 +121,29 @@ class LiveService:
 def live_service(
     backend: str, tmp: Path, workers: int = 1, **overrides: Any
 ) -> Iterator[LiveService]:
-    """Start the app on a free loopback port with ``workers`` embedded worker threads."""
+    """Start the app on a free loopback port. Without ``broker_url`` in ``overrides``,
+    ``workers`` embedded worker threads run the jobs; with it, the app sends jobs to Celery
+    and the test starts worker processes itself (:class:`WorkerProcess`)."""
     with database_url(backend, tmp) as url:
         settings = Settings(
-            data_dir=tmp,
-            database_url=url,
-            webhook_retry_delays_s=(0.5, 0.5, 0.5),
-            **overrides,
+            **{
+                "data_dir": tmp,
+                "database_url": url,
+                "webhook_retry_delays_s": (0.5, 0.5, 0.5),
+                **overrides,
+            }
         )
         db = Database(url)
         migrate(db)
-        app = create_app(settings)
+        dispatcher = None
+        if settings.broker_url is not None:
+            from worker.celery_app import CeleryDispatcher, make_celery
+            from worker.tasks import WorkerContext
+
+            context = WorkerContext(settings)
+            dispatcher = CeleryDispatcher(make_celery(settings), settings, context)
+            workers = 0
+        app = create_app(settings, dispatcher)
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -159,4 +174,79 @@ def live_service(
             server_thread.join(timeout=10)
             for thread in threads:
                 thread.join(timeout=30)
+            if dispatcher is not None:
+                dispatcher.context.close()
             db.dispose()
+
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def require_redis() -> None:
+    if not _port_open(REDIS_HOST, REDIS_PORT):
+        service_unavailable(f"Redis ({REDIS_HOST}:{REDIS_PORT})")
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The environment that gives a worker process the same settings as ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFLIGHT_")}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"PREFLIGHT_{name.upper()}"] = str(value)
+    return env
+
+
+class WorkerProcess:
+    """``preflight worker`` as a real process group (main process and its children)."""
+
+    def __init__(self, settings: Settings, log: Path, concurrency: int = 2) -> None:
+        self.settings = settings
+        self.log_path = log
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "worker",
+                f"--concurrency={self.concurrency}",
+                "--loglevel=INFO",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=settings_environment(self.settings),
+            start_new_session=True,  # its own process group, to kill it whole
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def children(self) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True)
+        return [int(line) for line in found.stdout.split()]
+
+    def kill_all(self) -> None:
+        """kill -9 the whole worker: main process and children at once."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill_all()

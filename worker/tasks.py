@@ -11,6 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -32,10 +37,13 @@ from preflight.templates import Catalog, load_catalog
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "TRANSIENT_RETRY_S",
+    "Outcome",
     "TransientError",
     "WorkerContext",
     "claim_next",
     "process_job",
+    "process_owner",
 ]
 
 log = logging.getLogger("preflight.worker")
@@ -43,15 +51,24 @@ log = logging.getLogger("preflight.worker")
 # A job whose worker died this many times is failed instead of tried again: a file that kills
 # the process every time must not loop forever and starve the jobs behind it.
 MAX_ATTEMPTS = 3
-# How long a claimed job belongs to its worker before another may take it over. Longer than
-# the job deadline, so a slow but healthy job is never run twice.
-LEASE_MARGIN_S = 30.0
 # Waits before retrying after a transient (storage or database) error.
 TRANSIENT_RETRY_S = (2.0, 10.0, 30.0)
 
 
 class TransientError(Exception):
     """Storage or database trouble: try the job again later; the artwork is not at fault."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a job id handed to :func:`process_job`.
+
+    ``status`` is the job's status afterwards; ``retry_after_s`` is set when another live
+    worker holds the job (or it waits out a transient error): ask again after that long.
+    """
+
+    status: str
+    retry_after_s: float | None = None
 
 
 @dataclass
@@ -82,7 +99,33 @@ class WorkerContext:
 
     @property
     def lease(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.settings.job_deadline_s + LEASE_MARGIN_S)
+        return dt.timedelta(seconds=self.settings.lease_s)
+
+
+def process_owner() -> str:
+    """This process, as a lease owner: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """Whether a lease owner on *this* host is gone (a killed worker child). Owners on other
+    hosts cannot be checked: their leases simply run out."""
+    if not owner or ":" not in owner:
+        return False
+    host, pid = owner.rsplit(":", 1)
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a zombie (killed, not yet reaped by its parent) is dead too
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][:1] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def claim_next(ctx: WorkerContext) -> str | None:
@@ -105,75 +148,174 @@ def claim_next(ctx: WorkerContext) -> str | None:
         )
 
 
-def _claim(ctx: WorkerContext, job_id: str, worker: str) -> Job | None:
+def _claim(ctx: WorkerContext, job_id: str, worker: str) -> Job | Outcome:
+    """Take the job (counting an attempt), or say why not and when to ask again."""
     now = utcnow()
+    owner = process_owner()
     with ctx.db.session() as session:
+        current = session.get(Job, job_id)
+        if current is None:
+            return Outcome("missing")
+        if current.status in JobStatus.FINISHED:
+            return Outcome(current.status)
+        held = current.lease_until is not None and current.lease_until > now
+        takeover = (
+            current.status == JobStatus.RUNNING and held and _owner_is_dead(current.lease_owner)
+        )
+        if held and not takeover:  # running elsewhere, or waiting out a transient error
+            assert current.lease_until is not None
+            wait = (current.lease_until - now).total_seconds()
+            return Outcome(current.status, retry_after_s=max(1.0, wait))
+        if current.status == JobStatus.RUNNING and current.attempts >= MAX_ATTEMPTS:
+            # Every attempt so far ended with its worker dead: the file is the likely cause.
+            failed = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.status == JobStatus.RUNNING,
+                    Job.attempts == current.attempts,
+                )
+                .values(
+                    status=JobStatus.FAILED,
+                    error_code="worker-crashed",
+                    error_message=(
+                        f"the worker stopped while processing this artwork {current.attempts} "
+                        "times; the file may be damaged in a way that crashes the decoder. "
+                        "Export it again."
+                    ),
+                    finished_at=now,
+                    lease_until=None,
+                    lease_owner=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if failed.rowcount == 1:  # type: ignore[attr-defined]
+                session.add(
+                    JobEvent(
+                        job_id=job_id,
+                        action="failed",
+                        actor=worker,
+                        detail={"code": "worker-crashed", "attempts": current.attempts},
+                    )
+                )
+                if current.callback_url:
+                    session.add(
+                        WebhookDelivery(
+                            job_id=job_id, event="job.finished", url=current.callback_url
+                        )
+                    )
+            return Outcome(JobStatus.FAILED)
         claimed = session.execute(
             update(Job)
             .where(
                 Job.id == job_id,
-                or_(
-                    Job.status == JobStatus.QUEUED,
-                    and_(Job.status == JobStatus.RUNNING, Job.lease_until <= now),
-                ),
+                Job.status == current.status,
+                Job.attempts == current.attempts,  # nobody claimed it since we looked
             )
             .values(
                 status=JobStatus.RUNNING,
                 attempts=Job.attempts + 1,
                 started_at=now,
                 lease_until=now + ctx.lease,
+                lease_owner=owner,
             )
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None  # done, failed, or running under a live lease elsewhere
+            return Outcome(JobStatus.RUNNING, retry_after_s=ctx.settings.lease_s)
         job = session.get(Job, job_id, populate_existing=True)
         assert job is not None
-        session.add(
-            JobEvent(
-                job_id=job_id, action="started", actor=worker, detail={"attempt": job.attempts}
-            )
-        )
+        detail: dict[str, Any] = {"attempt": job.attempts}
+        if takeover:
+            detail["took_over_from"] = current.lease_owner
+        session.add(JobEvent(job_id=job_id, action="started", actor=worker, detail=detail))
         return job
 
 
-def process_job(ctx: WorkerContext, job_id: str, worker: str = "worker") -> str:
-    """Run one job if it can be claimed; returns its status afterwards."""
+@contextmanager
+def _heartbeat(ctx: WorkerContext, job_id: str) -> Iterator[None]:
+    """Renew the job's lease every third of its length while the job runs: a lease that runs
+    out means the worker is gone (killed, frozen, its machine down)."""
+    stop = threading.Event()
+    owner = process_owner()
+
+    def beat() -> None:
+        while not stop.wait(ctx.settings.lease_s / 3):
+            try:
+                with ctx.db.session() as session:
+                    session.execute(
+                        update(Job)
+                        .where(
+                            Job.id == job_id,
+                            Job.status == JobStatus.RUNNING,
+                            Job.lease_owner == owner,
+                        )
+                        .values(lease_until=utcnow() + ctx.lease)
+                        .execution_options(synchronize_session=False)
+                    )
+            except OperationalError:
+                log.warning("job %s: could not renew the lease; will try again", job_id)
+
+    thread = threading.Thread(target=beat, name=f"lease-{job_id}", daemon=True)
+    thread.start()
     try:
-        job = _claim(ctx, job_id, worker)
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def process_job(
+    ctx: WorkerContext,
+    job_id: str,
+    worker: str = "worker",
+    deadline_errors: tuple[type[BaseException], ...] = (),
+) -> Outcome:
+    """Run one job if it can be claimed.
+
+    Bad artwork fails the job (no retry); storage or database trouble raises
+    :class:`TransientError` after giving the job back; ``deadline_errors`` (the queue's soft
+    time limit) fail it as ``deadline-exceeded``; anything else fails it as ``internal-error``.
+    """
+    try:
+        claimed = _claim(ctx, job_id, worker)
     except OperationalError as exc:
         raise TransientError(f"database unavailable: {exc}") from exc
-    if job is None:
-        with ctx.db.session() as session:
-            current = session.get(Job, job_id)
-        return current.status if current else "missing"
-    if job.attempts > MAX_ATTEMPTS:
+    if isinstance(claimed, Outcome):
+        return claimed
+    job = claimed
+    try:
+        with _heartbeat(ctx, job.id):
+            files, report = _run(ctx, job)
+            outputs = _store(ctx, job, files, report)
+    except PreflightError as exc:  # the artwork or the request is at fault: no retry
+        _finish(ctx, job, worker, error=(exc.code, exc.message))
+        return Outcome(JobStatus.FAILED)
+    except (OSError, OperationalError) as exc:
+        _release(ctx, job, worker, exc)
+        raise TransientError(str(exc)) from exc
+    except deadline_errors:
         _finish(
             ctx,
             job,
             worker,
             error=(
-                "worker-crashed",
-                f"the worker stopped while processing this artwork {MAX_ATTEMPTS} times; the "
-                "file may be damaged in a way that crashes the decoder. Export it again.",
+                "deadline-exceeded",
+                f"the job took longer than its {ctx.settings.job_deadline_s:.0f} s deadline",
             ),
         )
-        return JobStatus.FAILED
-    try:
-        files, report = _run(ctx, job)
-    except PreflightError as exc:  # the artwork or the request is at fault: no retry
-        _finish(ctx, job, worker, error=(exc.code, exc.message))
-        return JobStatus.FAILED
-    except (OSError, OperationalError) as exc:
-        _release(ctx, job, worker, exc)
-        raise TransientError(str(exc)) from exc
-    try:
-        outputs = _store(ctx, job, files, report)
-    except OSError as exc:
-        _release(ctx, job, worker, exc)
-        raise TransientError(str(exc)) from exc
+        return Outcome(JobStatus.FAILED)
+    except Exception as exc:  # a bug: fail this job with a clear code, keep the worker going
+        log.exception("job %s: unexpected error", job.id)
+        _finish(
+            ctx,
+            job,
+            worker,
+            error=("internal-error", f"an unexpected error stopped the job ({type(exc).__name__})"),
+        )
+        return Outcome(JobStatus.FAILED)
     _finish(ctx, job, worker, report=report, outputs=outputs)
-    return JobStatus.DONE
+    return Outcome(JobStatus.DONE)
 
 
 def _run(ctx: WorkerContext, job: Job) -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -181,6 +323,8 @@ def _run(ctx: WorkerContext, job: Job) -> tuple[dict[str, bytes], dict[str, Any]
         artwork = session.get(Artwork, job.artwork_id)
     if artwork is None:
         raise OSError(f"artwork record {job.artwork_id} is missing")
+    if ctx.settings.fault_crash_sha256 and artwork.sha256 == ctx.settings.fault_crash_sha256:
+        os._exit(70)  # testing only (see Settings.fault_crash_sha256): a decoder crash
     data = ctx.storage.read(artwork.storage_key)
     template = ctx.catalog.get(job.template_id)
     placement = job.request.get("placement", {})
@@ -231,9 +375,14 @@ def _release(ctx: WorkerContext, job: Job, worker: str, exc: BaseException) -> N
         with ctx.db.session() as session:
             session.execute(
                 update(Job)
-                .where(Job.id == job.id, Job.status == JobStatus.RUNNING)
+                .where(
+                    Job.id == job.id,
+                    Job.status == JobStatus.RUNNING,
+                    Job.attempts == job.attempts,
+                )
                 .values(
                     status=JobStatus.QUEUED,
+                    lease_owner=None,
                     lease_until=utcnow() + dt.timedelta(seconds=delay),
                     attempts=Job.attempts - 1,  # not the artwork's fault: no attempt spent
                 )
@@ -255,7 +404,7 @@ def _finish(
     error: tuple[str, str] | None = None,
 ) -> None:
     now = utcnow()
-    values: dict[str, Any] = {"finished_at": now, "lease_until": None}
+    values: dict[str, Any] = {"finished_at": now, "lease_until": None, "lease_owner": None}
     if error is None:
         assert report is not None
         values.update(
@@ -269,7 +418,11 @@ def _finish(
     with ctx.db.session() as session:
         finished = session.execute(
             update(Job)
-            .where(Job.id == job.id, Job.status == JobStatus.RUNNING)
+            .where(
+                Job.id == job.id,
+                Job.status == JobStatus.RUNNING,
+                Job.attempts == job.attempts,  # still our attempt: not taken over meanwhile
+            )
             .values(**values)
             .execution_options(synchronize_session=False)
         )
