@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from api.records import Job, JobStatus, WebhookDelivery
+from api.records import Job, JobStatus, WebhookDelivery, utcnow
 
 if TYPE_CHECKING:
     from api.service import Service
@@ -68,7 +68,15 @@ class _JobCollector(Collector):
                 .limit(_RECENT_JOBS)
             ).all()
             pending_hooks = session.scalar(
-                select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").limit(1)
+                select(func.count()).where(WebhookDelivery.status == "pending")
+            )
+            oldest_queued = session.scalar(
+                select(func.min(Job.created_at)).where(Job.status == JobStatus.QUEUED)
+            )
+            overdue = session.scalar(
+                select(func.count()).where(
+                    Job.status == JobStatus.RUNNING, Job.lease_until < utcnow()
+                )
             )
         steps: dict[str, list[float]] = {}
         for report in timings:
@@ -88,8 +96,19 @@ class _JobCollector(Collector):
         yield durations
         yield GaugeMetricFamily(
             "preflight_webhooks_pending",
-            "1 when webhook deliveries are waiting to be sent or retried",
-            value=1 if pending_hooks is not None else 0,
+            "Webhook deliveries waiting to be sent or retried",
+            value=pending_hooks or 0,
+        )
+        age = (utcnow() - oldest_queued).total_seconds() if oldest_queued else 0.0
+        yield GaugeMetricFamily(
+            "preflight_oldest_queued_seconds",
+            "Age of the oldest job still waiting for a worker (0 when none waits)",
+            value=max(0.0, age),
+        )
+        yield GaugeMetricFamily(
+            "preflight_jobs_lease_expired",
+            "Running jobs whose worker stopped renewing the lease (requeued within seconds)",
+            value=overdue or 0,
         )
 
 
