@@ -15,12 +15,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -36,6 +38,7 @@ from api.schemas import (
     JobIn,
     JobList,
     JobOut,
+    MeOut,
     TemplateOut,
 )
 from api.service import Dispatcher, Service, job_document
@@ -50,6 +53,7 @@ from preflight.templates import load_catalog
 __all__ = ["create_app"]
 
 log = logging.getLogger("preflight.api")
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 API_VERSION = "1"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": text}
@@ -228,6 +232,20 @@ def create_app(settings: Settings | None = None, dispatcher: Dispatcher | None =
     def metrics_endpoint() -> Response:
         body, content_type = metrics.render(registry)
         return Response(body, media_type=content_type)
+
+    # --- who am I (the console signs in with it) -----------------------------------------
+
+    @app.get("/v1/me", tags=["auth"], response_model=MeOut, summary="the caller's key and role")
+    def me(caller: Caller) -> dict[str, Any]:
+        return {"key_id": caller.key_id, "role": caller.role, "partner": caller.partner}
+
+    # --- the web console: static pages that use only the API above ---------------------------
+
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
 
     # --- templates -----------------------------------------------------------------------
 

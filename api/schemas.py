@@ -16,6 +16,7 @@ __all__ = [
     "JobList",
     "JobOptions",
     "JobOut",
+    "MeOut",
     "PlacementIn",
     "QuickFacts",
     "TemplateOut",
@@ -118,6 +119,12 @@ class JobList(BaseModel):
 
 class DecisionIn(_Strict):
     reason: str | None = Field(None, max_length=2000)
+
+
+class MeOut(BaseModel):
+    key_id: str
+    role: Literal["partner", "order-service", "production", "admin"]
+    partner: str | None
 
 
 class TemplateOut(BaseModel):
