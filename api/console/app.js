@@ -312,10 +312,9 @@ function renderFindings(list, report, overlayImg, highlight) {
     button.setAttribute("aria-pressed", "false");
     button.dataset.code = f.code;
     const icon = document.createElement("span");
-    icon.className = `icon ${f.severity}`; icon.textContent = ICONS[f.severity];
+    icon.className = `icon sev-${f.severity}`; icon.textContent = ICONS[f.severity];
     icon.setAttribute("aria-label", f.severity);
     const text = document.createElement("span");
-    text.innerHTML = "";
     const code = document.createElement("span"); code.className = "code"; code.textContent = ` [${f.code}]`;
     text.append(document.createTextNode(f.message), code);
     button.append(icon, text);
