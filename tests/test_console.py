@@ -82,7 +82,8 @@ def test_partner_uploads_sees_the_warning_fixes_the_placement_and_approves(
 ) -> None:
     page = _page(browser, service)
     _sign_in(page, service.key("partner", "acme"))
-    assert page.is_visible("#partner") and not page.is_visible("#production")
+    page.wait_for_selector("#partner:not([hidden])")
+    assert not page.is_visible("#production")
 
     # A rejected upload says why.
     page.fill("#device-search", "iphone 15")
@@ -147,7 +148,8 @@ def test_production_approves_and_downloads_the_zip(
         pytest.skip("needs the partner test's signed-off job")
     page = _page(browser, service)
     _sign_in(page, service.key("production"))
-    assert page.is_visible("#production") and not page.is_visible("#partner")
+    page.wait_for_selector("#production:not([hidden])")
+    assert not page.is_visible("#partner")
     page.wait_for_selector(f"#queue button:text('{job_id}')")
     _shot(page, "production-queue.png")
 
