@@ -180,25 +180,57 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         database.dispose()
     try:
-        app = make_celery(settings)
+        make_celery(settings)  # refuse unsafe settings here, before supervising anything
     except ReliabilityError as exc:
         print(f"preflight: error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    # No mingle or gossip: the workers share nothing but the broker and the records, and
-    # starting without them saves seconds.
-    argv = [
-        "worker",
-        f"--loglevel={args.loglevel}",
-        "-Q",
-        settings.queue_name,
-        "--pool=prefork",
-        "--without-mingle",
-        "--without-gossip",
-    ]
+    command = [sys.executable, "-m", "worker.run", f"--loglevel={args.loglevel}"]
     if args.concurrency:
-        argv.append(f"--concurrency={args.concurrency}")
-    app.worker_main(argv)
-    return EXIT_OK
+        command.append(f"--concurrency={args.concurrency}")
+    return _supervise(command)
+
+
+_RESTART_PAUSE_S = 2.0
+
+
+def _supervise(command: list[str]) -> int:
+    """Run the Celery worker and start it again whenever it dies on its own.
+
+    Celery's consumer can stop with "Unrecoverable error" when the broker connection drops at
+    the wrong moment (seen here: kombu's Redis transport fails while acknowledging on a closed
+    connection); a worker that stays down strands every queued job. A process manager
+    (systemd, Kubernetes) should still watch ``preflight worker``: this covers the worker's
+    own crashes, not the machine's.
+    """
+    import signal
+    import subprocess
+    import time
+
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        child = subprocess.Popen(command)
+        code = child.wait()
+        if stopping or code == 0:
+            return EXIT_OK
+        print(
+            f"preflight worker: the Celery worker exited with code {code}; starting it again "
+            f"in {_RESTART_PAUSE_S:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(_RESTART_PAUSE_S)
+        if stopping:
+            return EXIT_OK
 
 
 # --- migrate ----------------------------------------------------------------------------

@@ -233,8 +233,16 @@ class WorkerProcess:
         return self.process.pid
 
     def children(self) -> list[int]:
-        found = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True)
-        return [int(line) for line in found.stdout.split()]
+        """Every descendant process: the supervisor's Celery worker and its pool children."""
+        found: list[int] = []
+        parents = [self.pid]
+        while parents:
+            listed = subprocess.run(
+                ["pgrep", "-P", ",".join(map(str, parents))], capture_output=True, text=True
+            )
+            parents = [int(line) for line in listed.stdout.split()]
+            found += parents
+        return found
 
     def kill_all(self) -> None:
         """kill -9 the whole worker: main process and children at once."""

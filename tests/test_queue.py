@@ -325,3 +325,26 @@ def test_two_worker_processes_finish_a_batch_faster(tmp_path: Path) -> None:
     ratio = one / two
     print(f"\n16 jobs: 1 worker process {one:.1f} s, 2 processes {two:.1f} s: {ratio:.2f}x")
     assert ratio > 1.3, f"2 processes gave only {ratio:.2f}x ({one:.1f} s vs {two:.1f} s)"
+
+
+def test_the_supervisor_starts_a_dead_celery_worker_again(tmp_path: Path) -> None:
+    """`preflight worker` restarts its Celery worker when it dies on its own (seen: Celery's
+    consumer quitting with "Unrecoverable error" when Redis went away mid-acknowledgement)."""
+    with queue_service(tmp_path) as live:
+        worker = WorkerProcess(live.settings, tmp_path / "worker.log", concurrency=1).start()
+        try:
+            client = live.client("partner", "acme")
+            artwork = _upload(client)
+            first = _submit(client, artwork, 0)
+            assert _wait_all(live, [first], 60)[first] == "done"
+            celery_main = subprocess.run(
+                ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True
+            ).stdout.split()
+            assert len(celery_main) == 1
+            os.kill(int(celery_main[0]), signal.SIGKILL)
+            second = _submit(client, artwork, 1)
+            assert _wait_all(live, [second], 60)[second] == "done"
+        finally:
+            worker.stop()
+        log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "starting it again" in log

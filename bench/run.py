@@ -1,0 +1,475 @@
+"""The benchmark: our full job against real baselines, on the same inputs, in one run.
+
+    ./dev bench [--quick] [--repeat N] [--json bench/results.json] [--no-queue]
+
+For each input (realistic photo artwork at ~1200×2400, 2400×3000 and 6000×8000 px; JPEG,
+PNG, PNG with alpha) and each template (iPhone 15, iPad 10) it measures:
+
+* **ours**: a full job (load, every check, print file, proof, overlay, colour-shift map):
+  median and spread of wall time, time per step, peak memory (RSS above the process's level
+  before the job, sampled every 2 ms);
+* **pillow**: a straightforward pipeline (open, cover-resize with Lanczos, ImageCms
+  profileToProfile to the same CMYK profile, save LZW TIFF): less work than ours;
+* **imagemagick**: ``convert`` with the same resize and the same ICC profiles;
+* **floor**: the bare decode of the input plus the bare write of the print file it must
+  produce: no job can beat it.
+
+Then the CMYK conversion step alone against a plain ImageCms transform, and jobs per minute
+through the real queue (Celery on Redis, records in PostgreSQL) with 1 and 2 worker
+processes. Every comparison is a ratio of medians measured in this run (machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageCms
+
+from preflight.checks import CheckConfig
+from preflight.color import ColorSettings, ProfileLibrary, convert_to_output, srgb_profile_bytes
+from preflight.job import JobRequest, run_job
+from preflight.loading import LoadLimits
+from preflight.render import encode_print_tiff
+from preflight.templates import Template, load_catalog
+
+SIZES = {"S": (1200, 2400), "M": (2400, 3000), "L": (6000, 8000)}
+KINDS = ("jpeg", "png", "png-alpha")
+TEMPLATES = ("iphone-15", "ipad-10")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+def artwork(size: tuple[int, int], kind: str) -> bytes:
+    """Photo artwork: scikit-image's astronaut enlarged, with a little sensor-like noise so
+    that it compresses like a photograph, not like a smooth upscale."""
+    from skimage import data
+
+    rng = np.random.default_rng(20261122)
+    image = Image.fromarray(data.astronaut()).resize(size, Image.Resampling.BICUBIC)
+    pixels = np.asarray(image, dtype=np.int16)
+    pixels = pixels + rng.normal(0, 3, pixels.shape).astype(np.int16)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    out = io.BytesIO()
+    if kind == "jpeg":
+        image.save(out, format="JPEG", quality=92)
+    elif kind == "png":
+        image.save(out, format="PNG", compress_level=6)
+    else:  # a soft vignette in the alpha channel, as exported from a design tool
+        y, x = np.ogrid[: size[1], : size[0]]
+        distance = np.hypot((x - size[0] / 2) / size[0], (y - size[1] / 2) / size[1])
+        alpha = np.clip(255 * (1.2 - distance * 1.6), 0, 255).astype(np.uint8)
+        rgba = image.convert("RGBA")
+        rgba.putalpha(Image.fromarray(alpha))
+        rgba.save(out, format="PNG", compress_level=6)
+    return out.getvalue()
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_bytes: int
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+def measure(work: Callable[[], dict[str, float] | None]) -> Run:
+    """Wall time and peak RSS (above the level before) of one call."""
+    before = _rss()
+    peak = [before]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.002):
+            peak[0] = max(peak[0], _rss())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    steps = work() or {}
+    seconds = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    peak[0] = max(peak[0], _rss())
+    return Run(seconds, peak[0] - before, steps)
+
+
+def summary(runs: list[Run]) -> dict[str, Any]:
+    times = [r.seconds for r in runs]
+    steps: dict[str, float] = {}
+    for name in runs[0].steps:
+        steps[name] = round(statistics.median(r.steps.get(name, 0.0) for r in runs), 1)
+    return {
+        "median_s": round(statistics.median(times), 4),
+        "min_s": round(min(times), 4),
+        "max_s": round(max(times), 4),
+        "peak_mb": round(max(r.peak_bytes for r in runs) / 1e6, 1),
+        "steps_ms": steps,
+    }
+
+
+# --- the four pipelines ---------------------------------------------------------------------
+
+
+def ours(data: bytes, name: str, template: Template, profiles: ProfileLibrary,
+         others: tuple[Template, ...]) -> Callable[[], dict[str, float]]:  # fmt: skip
+    def work() -> dict[str, float]:
+        request = JobRequest(
+            template=template,
+            artwork_bytes=data,
+            artwork_name=name,
+            checks=CheckConfig(other_templates=others),
+            limits=LoadLimits(max_file_bytes=400 * 1024 * 1024),
+        )
+        result = run_job(request, profiles)
+        return {k: float(v) for k, v in result.report["timings_ms"].items()}
+
+    return work
+
+
+def pillow(data: bytes, template: Template, output_icc: bytes) -> Callable[[], None]:
+    """The straightforward pipeline a developer writes first (less work than ours)."""
+
+    def work() -> None:
+        image: Image.Image = Image.open(io.BytesIO(data))
+        image = image.convert("RGB")
+        canvas = template.canvas_size_px
+        scale = max(canvas[0] / image.width, canvas[1] / image.height)
+        size = (round(image.width * scale), round(image.height * scale))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+        left, top = (size[0] - canvas[0]) // 2, (size[1] - canvas[1]) // 2
+        image = image.crop((left, top, left + canvas[0], top + canvas[1]))
+        cmyk = ImageCms.profileToProfile(
+            image,
+            ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile_bytes())),
+            ImageCms.ImageCmsProfile(io.BytesIO(output_icc)),
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            outputMode="CMYK",
+            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+        )
+        assert cmyk is not None
+        cmyk.save(io.BytesIO(), format="TIFF", compression="tiff_lzw", dpi=(300, 300))
+
+    return work
+
+
+def imagemagick(
+    path: Path, template: Template, srgb: Path, output: Path, out: Path
+) -> Callable[[], None]:
+    """``convert``: the same cover resize (Lanczos) and the same two ICC profiles."""
+    width, height = template.canvas_size_px
+
+    def work() -> None:
+        subprocess.run(
+            [
+                "convert", str(path), "-alpha", "remove", "-background", "white",
+                "-filter", "Lanczos", "-resize", f"{width}x{height}^",
+                "-gravity", "center", "-extent", f"{width}x{height}",
+                "-profile", str(srgb), "-intent", "Relative", "-black-point-compensation",
+                "-profile", str(output), "-compress", "LZW", "-density", "300", str(out),
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+
+    return work
+
+
+def floor(data: bytes, template: Template, output_icc: bytes) -> Callable[[], None]:
+    """Decode the input, write the print file it must produce: the least any job must do.
+
+    The print file's pixels are made beforehand (not timed) from the same artwork, so that
+    the write compresses real content, not a blank page.
+    """
+    with Image.open(io.BytesIO(data)) as source:
+        print_pixels = source.convert("RGB").resize(template.canvas_size_px).convert("CMYK")
+
+    def work() -> None:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        encode_print_tiff(print_pixels, template.print_dpi, output_icc)
+
+    return work
+
+
+# --- the CMYK conversion step ---------------------------------------------------------------
+
+
+def conversion(template: Template, profiles: ProfileLibrary, repeat: int) -> dict[str, Any]:
+    """Our conversion step against a plain ImageCms transform, on a placed photo canvas."""
+    from skimage import data
+
+    canvas = Image.fromarray(data.astronaut()).resize(template.canvas_size_px)
+    output = profiles.get("chemical-proof")
+    settings = ColorSettings()
+    plain = ImageCms.buildTransform(
+        ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile_bytes())),
+        ImageCms.ImageCmsProfile(io.BytesIO(output.data)),
+        "RGB",
+        "CMYK",
+        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+        flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+    )
+    expected = ImageCms.applyTransform(canvas, plain)
+    assert expected is not None
+    ours_result = convert_to_output(canvas, None, output, settings)  # warm: caches built
+    identical = ours_result.tobytes() == expected.tobytes()
+    ours_times, plain_times = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        convert_to_output(canvas, None, output, settings)
+        ours_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        ImageCms.applyTransform(canvas, plain)
+        plain_times.append(time.perf_counter() - started)
+    megapixels = canvas.width * canvas.height / 1e6
+    return {
+        "template": template.id,
+        "megapixels": round(megapixels, 2),
+        "ours_mpx_s": round(megapixels / statistics.median(ours_times), 1),
+        "imagecms_mpx_s": round(megapixels / statistics.median(plain_times), 1),
+        "speedup": round(statistics.median(plain_times) / statistics.median(ours_times), 2),
+        "byte_identical": identical,
+    }
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+
+def queue_throughput(jobs: int) -> dict[str, Any]:
+    """Jobs per minute through Celery on Redis with PostgreSQL records, 1 and 2 workers."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from api.records import Job
+    from tests.live import WorkerProcess, live_service
+
+    results: dict[str, Any] = {}
+    data = artwork(SIZES["S"], "jpeg")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        live_service(
+            "postgresql",
+            Path(tmp),
+            broker_url="redis://127.0.0.1:6379/14",
+            queue_name=f"bench-{os.getpid()}",
+        ) as live,
+    ):
+        client = live.client("partner", "bench")
+        artwork_id = client.post("/v1/artworks", files={"file": ("a.jpg", data)}).json()["id"]
+        for processes in (1, 2):
+            workers = [
+                WorkerProcess(live.settings, Path(tmp) / f"w{processes}-{i}.log", 1).start()
+                for i in range(processes)
+            ]
+            time.sleep(4)
+            started = time.monotonic()
+            ids = [
+                client.post(
+                    "/v1/jobs",
+                    json={"artwork_id": artwork_id, "template_id": "iphone-15",
+                          "placement": {"scale": 1 + (processes * 1000 + i) / 1e5}},
+                ).json()["id"]
+                for i in range(jobs)
+            ]  # fmt: skip
+            while True:
+                with live.db.session() as session:
+                    done = sum(
+                        1
+                        for (status,) in session.query(Job.status).filter(Job.id.in_(ids))
+                        if status in ("done", "failed")
+                    )
+                if done == jobs:
+                    break
+                time.sleep(0.2)
+            elapsed = time.monotonic() - started
+            for worker in workers:
+                worker.stop()
+            results[f"{processes}_worker"] = {
+                "jobs": jobs,
+                "seconds": round(elapsed, 1),
+                "jobs_per_minute": round(jobs / elapsed * 60, 1),
+            }
+    results["ratio"] = round(
+        results["2_worker"]["jobs_per_minute"] / results["1_worker"]["jobs_per_minute"], 2
+    )
+    return results
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="sizes S and M only, 1 repeat")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-queue", action="store_true", help="skip the queue throughput")
+    parser.add_argument("--no-imagemagick", action="store_true")
+    args = parser.parse_args(argv)
+    repeat = 1 if args.quick else args.repeat
+    sizes = ("S", "M") if args.quick else tuple(SIZES)
+    catalog = load_catalog()
+    profiles = ProfileLibrary()
+    output_icc = profiles.get("chemical-proof").data
+    has_magick = shutil.which("convert") and not args.no_imagemagick
+    if has_magick:
+        check = subprocess.run(["convert", "-version"], capture_output=True, text=True)
+        has_magick = check.returncode == 0 and "ImageMagick" in check.stdout
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        srgb_path, output_path = tmp / "srgb.icc", tmp / "output.icc"
+        srgb_path.write_bytes(srgb_profile_bytes())
+        output_path.write_bytes(output_icc)
+        for size_name in sizes:
+            for kind in KINDS:
+                data = artwork(SIZES[size_name], kind)
+                suffix = ".jpg" if kind == "jpeg" else ".png"
+                path = tmp / f"art-{size_name}-{kind}{suffix}"
+                path.write_bytes(data)
+                for template_id in TEMPLATES:
+                    template = catalog.get(template_id)
+                    others = tuple(t for t in catalog if t.id != template_id)
+                    pipelines: dict[str, Callable[[], Any]] = {
+                        "ours": ours(data, path.name, template, profiles, others),
+                        "pillow": pillow(data, template, output_icc),
+                        "floor": floor(data, template, output_icc),
+                    }
+                    if has_magick:
+                        pipelines["imagemagick"] = imagemagick(
+                            path, template, srgb_path, output_path, tmp / "magick.tif"
+                        )
+                    row: dict[str, Any] = {
+                        "input": f"{SIZES[size_name][0]}x{SIZES[size_name][1]} {kind}",
+                        "input_mb": round(len(data) / 1e6, 1),
+                        "template": template_id,
+                        "decoded_mb": round(
+                            SIZES[size_name][0] * SIZES[size_name][1]
+                            * (4 if kind == "png-alpha" else 3) / 1e6, 1),
+                    }  # fmt: skip
+                    for name, work in pipelines.items():
+                        work()  # warm-up: caches, page faults, lazy imports
+                        row[name] = summary([measure(work) for _ in range(repeat)])
+                    rows.append(row)
+                    print(_line(row), flush=True)
+    conversions = [conversion(catalog.get(t), profiles, max(5, repeat * 3)) for t in TEMPLATES]
+    queue = None
+    if not args.no_queue:
+        try:
+            queue = queue_throughput(12 if args.quick else 24)
+        except Exception as exc:  # no Redis or PostgreSQL here: say so, do not fail the run
+            queue = {"skipped": f"{type(exc).__name__}: {exc}"}
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "repeat": repeat,
+        "rows": rows,
+        "conversion": conversions,
+        "queue": queue,
+        "targets": targets(rows, conversions, queue),
+    }
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+        print(f"\nwritten: {args.json}")
+    return 0
+
+
+def _line(row: dict[str, Any]) -> str:
+    parts = [f"{row['input']:<22} {row['template']:<10}"]
+    for name in ("ours", "pillow", "imagemagick", "floor"):
+        if name in row:
+            parts.append(f"{name} {row[name]['median_s'] * 1000:7.0f} ms")
+    parts.append(f"peak {row['ours']['peak_mb']:.0f} MB")
+    return "  ".join(parts)
+
+
+def targets(rows: list[dict[str, Any]], conversions: list[dict[str, Any]],
+            queue: dict[str, Any] | None) -> list[dict[str, Any]]:  # fmt: skip
+    """Each target, its worst case over the inputs, and whether it is met."""
+    out: list[dict[str, Any]] = []
+
+    def ratio(row: dict[str, Any], a: str, b: str) -> float:
+        return float(row[b]["median_s"] / row[a]["median_s"])
+
+    worst_pillow = min(ratio(r, "ours", "pillow") for r in rows)
+    out.append({"target": "full job ≥1.5x faster than the Pillow pipeline",
+                "worst": round(worst_pillow, 2), "met": worst_pillow >= 1.5})  # fmt: skip
+    magick = [ratio(r, "ours", "imagemagick") for r in rows if "imagemagick" in r]
+    if magick:
+        out.append({"target": "full job ≥5x faster than ImageMagick",
+                    "worst": round(min(magick), 2), "met": min(magick) >= 5})  # fmt: skip
+    over_floor = max(r["ours"]["median_s"] / r["floor"]["median_s"] for r in rows)
+    out.append({"target": "full job ≤2x the floor (decode + write)",
+                "worst": round(over_floor, 2), "met": over_floor <= 2})  # fmt: skip
+    speedup = min(c["speedup"] for c in conversions)
+    identical = all(c["byte_identical"] for c in conversions)
+    out.append({"target": "CMYK conversion ≥4x a plain ImageCms transform, byte-identical",
+                "worst": speedup, "met": speedup >= 4 and identical})  # fmt: skip
+    memory = max(r["ours"]["peak_mb"] - (2 * r["decoded_mb"] + 150) for r in rows)
+    out.append({"target": "peak memory ≤ 2x decoded artwork + 150 MB",
+                "worst_excess_mb": round(memory, 1), "met": memory <= 0})  # fmt: skip
+    if queue and "ratio" in queue:
+        out.append({"target": "2 workers ≥1.8x the throughput of 1",
+                    "worst": queue["ratio"], "met": queue["ratio"] >= 1.8})  # fmt: skip
+    return out
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print("\nfull job vs baselines (medians; ratios = baseline time / our time)")
+    print(f"{'input':<22} {'template':<10} {'ours ms':>8} {'spread':>13} {'pillow':>7} "
+          f"{'magick':>7} {'floor':>7} {'peak MB':>8} {'limit MB':>8}")  # fmt: skip
+    for row in report["rows"]:
+        ours_row = row["ours"]
+        magick = (f"{row['imagemagick']['median_s'] / ours_row['median_s']:6.2f}x"
+                  if "imagemagick" in row else "    n/a")  # fmt: skip
+        print(
+            f"{row['input']:<22} {row['template']:<10} {ours_row['median_s'] * 1000:8.0f} "
+            f"{ours_row['min_s'] * 1000:6.0f}-{ours_row['max_s'] * 1000:<6.0f} "
+            f"{row['pillow']['median_s'] / ours_row['median_s']:6.2f}x {magick} "
+            f"{ours_row['median_s'] / row['floor']['median_s']:6.2f}x "
+            f"{ours_row['peak_mb']:8.0f} {2 * row['decoded_mb'] + 150:8.0f}"
+        )
+    print("\ntime per step, ms (median)")
+    steps = list(report["rows"][0]["ours"]["steps_ms"])
+    print(f"{'input':<22} {'template':<10} " + " ".join(f"{s[:8]:>8}" for s in steps))
+    for row in report["rows"]:
+        values = row["ours"]["steps_ms"]
+        print(f"{row['input']:<22} {row['template']:<10} "
+              + " ".join(f"{values.get(s, 0):8.0f}" for s in steps))  # fmt: skip
+    print("\nCMYK conversion step")
+    for c in report["conversion"]:
+        print(f"  {c['template']}: ours {c['ours_mpx_s']} MP/s, ImageCms {c['imagecms_mpx_s']} "
+              f"MP/s ({c['speedup']}x), byte-identical: {c['byte_identical']}")  # fmt: skip
+    print("\nqueue (Celery on Redis, PostgreSQL records)")
+    print(f"  {report['queue']}")
+    print("\ntargets")
+    for t in report["targets"]:
+        figure = t.get("worst", t.get("worst_excess_mb"))
+        print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: worst {figure}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
