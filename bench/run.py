@@ -177,8 +177,18 @@ def pillow(data: bytes, template: Template, output_icc: bytes) -> Callable[[], N
     return work
 
 
+def magick_binary() -> str | None:
+    """ImageMagick's own ``convert`` (Debian's package), not a wrapper earlier on PATH."""
+    for candidate in ("/usr/bin/convert", shutil.which("convert")):
+        if candidate and os.path.exists(candidate):
+            check = subprocess.run([candidate, "-version"], capture_output=True, text=True)
+            if check.returncode == 0 and "ImageMagick" in check.stdout:
+                return candidate
+    return None
+
+
 def imagemagick(
-    path: Path, template: Template, srgb: Path, output: Path, out: Path
+    binary: str, path: Path, template: Template, srgb: Path, output: Path, out: Path
 ) -> Callable[[], None]:
     """``convert``: the same cover resize (Lanczos) and the same two ICC profiles."""
     width, height = template.canvas_size_px
@@ -186,7 +196,7 @@ def imagemagick(
     def work() -> None:
         subprocess.run(
             [
-                "convert", str(path), "-alpha", "remove", "-background", "white",
+                binary, str(path), "-alpha", "remove", "-background", "white",
                 "-filter", "Lanczos", "-resize", f"{width}x{height}^",
                 "-gravity", "center", "-extent", f"{width}x{height}",
                 "-profile", str(srgb), "-intent", "Relative", "-black-point-compensation",
@@ -334,10 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     catalog = load_catalog()
     profiles = ProfileLibrary()
     output_icc = profiles.get("chemical-proof").data
-    has_magick = shutil.which("convert") and not args.no_imagemagick
-    if has_magick:
-        check = subprocess.run(["convert", "-version"], capture_output=True, text=True)
-        has_magick = check.returncode == 0 and "ImageMagick" in check.stdout
+    magick = None if args.no_imagemagick else magick_binary()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -358,9 +365,9 @@ def main(argv: list[str] | None = None) -> int:
                         "pillow": pillow(data, template, output_icc),
                         "floor": floor(data, template, output_icc),
                     }
-                    if has_magick:
+                    if magick:
                         pipelines["imagemagick"] = imagemagick(
-                            path, template, srgb_path, output_path, tmp / "magick.tif"
+                            magick, path, template, srgb_path, output_path, tmp / "magick.tif"
                         )
                     row: dict[str, Any] = {
                         "input": f"{SIZES[size_name][0]}x{SIZES[size_name][1]} {kind}",
