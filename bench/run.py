@@ -6,8 +6,8 @@ For each input (realistic photo artwork at ~1200×2400, 2400×3000 and 6000×800
 PNG, PNG with alpha) and each template (iPhone 15, iPad 10) it measures:
 
 * **ours**: a full job (load, every check, print file, proof, overlay, colour-shift map):
-  median and spread of wall time, time per step, peak memory (RSS above the process's level
-  before the job, sampled every 2 ms);
+  median and spread of wall time, time per step, peak memory (one more job in a fresh
+  process: peak RSS above the level after start-up, see bench/memory.py);
 * **pillow**: a straightforward pipeline (open, cover-resize with Lanczos, ImageCms
   profileToProfile to the same CMYK profile, save LZW TIFF): less work than ours;
 * **imagemagick**: ``convert`` with the same resize and the same ICC profiles;
@@ -116,6 +116,18 @@ def measure(work: Callable[[], dict[str, float] | None]) -> Run:
     sampler.join()
     peak[0] = max(peak[0], _rss())
     return Run(seconds, peak[0] - before, steps)
+
+
+def job_peak_mb(path: Path, template_id: str) -> float:
+    """Peak memory of one full job above the process's level before it, in a fresh process
+    (see bench/memory.py)."""
+    measured = subprocess.run(
+        [sys.executable, "-m", "bench.memory", str(path), template_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return round(float(json.loads(measured.stdout)["peak_mb"]), 1)
 
 
 def summary(runs: list[Run]) -> dict[str, Any]:
@@ -380,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                     for name, work in pipelines.items():
                         work()  # warm-up: caches, page faults, lazy imports
                         row[name] = summary([measure(work) for _ in range(repeat)])
+                    row["ours"]["peak_mb"] = job_peak_mb(path, template_id)
                     rows.append(row)
                     print(_line(row), flush=True)
     conversions = [conversion(catalog.get(t), profiles, max(5, repeat * 3)) for t in TEMPLATES]

@@ -356,17 +356,35 @@ def check_transparency_in_print(
     )
 
 
+_INK_STRIP_ROWS = 256  # the sum is taken strip by strip: bounded memory on any canvas
+
+
 def check_ink_limit(
     artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
 ) -> Iterable[Finding]:
-    ink_units = _total_ink_units(np.asarray(artwork.cmyk))
+    separations = np.asarray(artwork.cmyk)
     limit_units = int(cfg.ink_limit_percent * 255 / 100)
-    over = ink_units > limit_units
-    over_count = int(np.count_nonzero(over))
-    share = over_count / over.size
+    height, width = separations.shape[:2]
+    over_count, max_units = 0, 0
+    over_rows = np.zeros(height, dtype=bool)
+    over_cols = np.zeros(width, dtype=bool)
+    for top in range(0, height, _INK_STRIP_ROWS):
+        ink_units = _total_ink_units(separations[top : top + _INK_STRIP_ROWS])
+        over = ink_units > limit_units
+        max_units = max(max_units, int(ink_units.max()))
+        count = int(np.count_nonzero(over))
+        if count:
+            over_count += count
+            over_rows[top : top + _INK_STRIP_ROWS] = over.any(axis=1)
+            over_cols |= over.any(axis=0)
+    share = over_count / (height * width)
     if over_count == 0 or share < cfg.ink_limit_min_share:
         return
-    max_percent = int(ink_units.max()) * 100.0 / 255.0
+    max_percent = max_units * 100.0 / 255.0
+    rows, cols = np.flatnonzero(over_rows), np.flatnonzero(over_cols)
+    region = Box(
+        float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)
+    )
     yield Finding(
         code="ink-limit-exceeded",
         severity=Severity.WARNING,
@@ -377,7 +395,7 @@ def check_ink_limit(
         ),
         measured={"max_ink_percent": round(max_percent, 1), "share_over_limit": round(share, 4)},
         threshold={"ink_limit_percent": cfg.ink_limit_percent},
-        region=_region(_mask_box(over), template),
+        region=_region(region, template),
     )
 
 

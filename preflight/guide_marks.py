@@ -140,7 +140,9 @@ def _sample_across(channel: np.ndarray, points: np.ndarray, distance: float) -> 
     guides have lines under two pixels wide)."""
     xs = points[:, 0] + distance * points[:, 2]
     ys = points[:, 1] + distance * points[:, 3]
-    values: np.ndarray = ndimage.map_coordinates(channel, [ys, xs], order=1, mode="nearest")
+    values: np.ndarray = ndimage.map_coordinates(
+        channel, [ys, xs], order=1, mode="nearest", output=np.float32
+    )
     return values
 
 
@@ -197,8 +199,11 @@ def guide_evidence(
 ) -> list[GuideEvidence]:
     """How strongly each candidate template's guides show on the flattened canvas."""
     # All three channels: a red cut line can have the lightness of mid-grey gravel.
-    rgb = np.asarray(flat.convert("RGB"), dtype=np.float32)
-    channels = [rgb[..., c] for c in range(3)]
+    # Kept as 8-bit planes (a tablet canvas in float32 would be 80 MB); the sampling below
+    # interpolates into float32 itself.
+    rgb = np.asarray(flat.convert("RGB"))
+    channels = [np.ascontiguousarray(rgb[..., c]) for c in range(3)]
+    del rgb
     aw, ah = placement.artwork_size
     art_aspect = min(aw, ah) / max(aw, ah)
     foreign = [t for t in candidates if t.id != ours.id]
