@@ -7,6 +7,7 @@ Slow by nature (about three minutes): every test runs real jobs through real pro
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 import random
@@ -221,8 +222,6 @@ def test_without_redelivery_killed_workers_lose_jobs(tmp_path: Path) -> None:
 
 def test_an_artwork_that_crashes_the_worker_fails_after_three_attempts(tmp_path: Path) -> None:
     crashing = encode(photo((1100, 2100)), "JPEG", quality=80)
-    import hashlib
-
     with queue_service(tmp_path, fault_crash_sha256=hashlib.sha256(crashing).hexdigest()) as live:
         worker = WorkerProcess(live.settings, tmp_path / "worker.log").start()
         try:

@@ -9,6 +9,7 @@ update on the job still being ours and running, and the webhook row is unique pe
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -352,8 +353,6 @@ def _run(ctx: WorkerContext, job: Job) -> tuple[dict[str, bytes], dict[str, Any]
 def _store(
     ctx: WorkerContext, job: Job, files: dict[str, bytes], report: dict[str, Any]
 ) -> dict[str, Any]:
-    import hashlib
-
     everything = {**files, "report.json": json.dumps(report, indent=2).encode()}
     outputs: dict[str, Any] = {}
     for name, data in everything.items():
