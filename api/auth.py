@@ -23,7 +23,14 @@ from sqlalchemy.orm import Session
 from api.errors import BadRequest, Forbidden, Unauthorized
 from api.records import ApiKey, Partner, utcnow
 
-__all__ = ["ROLES", "Principal", "authenticate", "create_key", "ensure_partner"]
+__all__ = [
+    "ROLES",
+    "Principal",
+    "authenticate",
+    "create_key",
+    "ensure_partner",
+    "valid_partner_name",
+]
 
 ROLES = ("partner", "order-service", "production", "admin")
 _PREFIX = "pfk"
@@ -61,12 +68,21 @@ class Principal:
                     "name the partner this submission is for (field 'partner')",
                     {"field": "partner"},
                 )
+            if not valid_partner_name(requested):
+                raise BadRequest(
+                    "a partner name is 1-64 letters, digits and dashes", {"field": "partner"}
+                )
             return requested
         raise Forbidden(f"the {self.role} role cannot submit artworks or jobs")
 
     def require(self, *roles: str) -> None:
         if self.role not in roles and self.role != "admin":
             raise Forbidden(f"this needs the {' or '.join(roles)} role; this key is {self.role}")
+
+
+def valid_partner_name(name: str) -> bool:
+    """1-64 ASCII letters, digits and dashes (it is a key in records and URLs)."""
+    return 0 < len(name) <= 64 and name.isascii() and name.replace("-", "").isalnum()
 
 
 def _digest(key: str) -> str:
@@ -94,7 +110,7 @@ def create_key(
     if role != "partner" and partner:
         raise BadRequest(f"the {role} role works for every partner; leave out --partner")
     if partner is not None:
-        if not partner or len(partner) > 64 or not partner.replace("-", "").isalnum():
+        if not valid_partner_name(partner):
             raise BadRequest("a partner name is 1-64 letters, digits and dashes")
         ensure_partner(session, partner)
     key_id = secrets.token_hex(6)

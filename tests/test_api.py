@@ -147,6 +147,10 @@ def test_tenant_isolation_and_roles(service: LiveService, artwork_jpeg: bytes) -
     for_acme = _submit(orders, artwork["id"], partner="acme")
     assert for_acme.status_code == 202 and for_acme.json()["partner"] == "acme"
     assert _error_code(_submit(orders, artwork["id"])) == "invalid-request"  # which partner?
+    for bad in ("x" * 65, "acme shop", "акме"):
+        refused = orders.post("/v1/artworks", files={"file": ("a.jpg", artwork_jpeg)},
+                              data={"partner": bad})  # fmt: skip
+        assert refused.status_code == 422 and _error_code(refused) == "invalid-request"
     assert orders.get(f"/v1/jobs/{job['id']}").status_code == 200
     assert orders.get(f"/v1/jobs/{job['id']}/print-file").status_code == 403
     assert orders.post(f"/v1/jobs/{job['id']}/approve").status_code == 403
