@@ -167,13 +167,15 @@ def _claim(ctx: WorkerContext, job_id: str, worker: str) -> Job | Outcome:
             assert current.lease_until is not None
             wait = (current.lease_until - now).total_seconds()
             return Outcome(current.status, retry_after_s=max(1.0, wait))
-        if current.status == JobStatus.RUNNING and current.attempts >= MAX_ATTEMPTS:
-            # Every attempt so far ended with its worker dead: the file is the likely cause.
+        if current.attempts >= MAX_ATTEMPTS:
+            # Every attempt so far ended with its worker dead (running with a dead or expired
+            # holder, or requeued by maintenance after it vanished; transient errors give
+            # their attempt back): the file is the likely cause.
             failed = session.execute(
                 update(Job)
                 .where(
                     Job.id == job_id,
-                    Job.status == JobStatus.RUNNING,
+                    Job.status == current.status,
                     Job.attempts == current.attempts,
                 )
                 .values(
