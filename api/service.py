@@ -99,9 +99,7 @@ class Service:
             if existing is not None:
                 return existing, False
             key = f"artworks/{upload.sha256[:2]}/{upload.sha256}"
-            if self.storage.exists(key):  # the same bytes from another partner: one copy
-                upload.path.unlink()
-            else:
+            if not self.storage.exists(key):  # the same bytes from another partner: one copy
                 self.storage.adopt(key, upload.path)
         finally:
             upload.path.unlink(missing_ok=True)

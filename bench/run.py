@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +50,6 @@ from preflight.templates import Template, load_catalog
 SIZES = {"S": (1200, 2400), "M": (2400, 3000), "L": (6000, 8000)}
 KINDS = ("jpeg", "png", "png-alpha")
 TEMPLATES = ("iphone-15", "ipad-10")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -85,37 +83,18 @@ def artwork(size: tuple[int, int], kind: str) -> bytes:
 # --- measuring ------------------------------------------------------------------------------
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
-
-
 @dataclass
 class Run:
     seconds: float
-    peak_bytes: int
     steps: dict[str, float] = field(default_factory=dict)
 
 
 def measure(work: Callable[[], dict[str, float] | None]) -> Run:
-    """Wall time and peak RSS (above the level before) of one call."""
-    before = _rss()
-    peak = [before]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(0.002):
-            peak[0] = max(peak[0], _rss())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    """Wall time of one call (and the job's own step timings, when it reports them). Memory
+    is measured separately, in a fresh process (:func:`job_peak_mb`)."""
     started = time.perf_counter()
     steps = work() or {}
-    seconds = time.perf_counter() - started
-    stop.set()
-    sampler.join()
-    peak[0] = max(peak[0], _rss())
-    return Run(seconds, peak[0] - before, steps)
+    return Run(time.perf_counter() - started, steps)
 
 
 def job_peak_mb(path: Path, template_id: str) -> float:
@@ -139,7 +118,6 @@ def summary(runs: list[Run]) -> dict[str, Any]:
         "median_s": round(statistics.median(times), 4),
         "min_s": round(min(times), 4),
         "max_s": round(max(times), 4),
-        "peak_mb": round(max(r.peak_bytes for r in runs) / 1e6, 1),
         "steps_ms": steps,
     }
 

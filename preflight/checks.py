@@ -216,8 +216,12 @@ def _visible_artwork_box(placement: ResolvedPlacement) -> Box:
 
 
 def _mask_box(mask: np.ndarray) -> Box:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
+    return _rows_cols_box(np.any(mask, axis=1), np.any(mask, axis=0))
+
+
+def _rows_cols_box(any_in_row: np.ndarray, any_in_col: np.ndarray) -> Box:
+    """The box spanning the rows and columns flagged true (at least one of each)."""
+    rows, cols = np.flatnonzero(any_in_row), np.flatnonzero(any_in_col)
     return Box(
         float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)
     )
@@ -381,10 +385,7 @@ def check_ink_limit(
     if over_count == 0 or share < cfg.ink_limit_min_share:
         return
     max_percent = max_units * 100.0 / 255.0
-    rows, cols = np.flatnonzero(over_rows), np.flatnonzero(over_cols)
-    region = Box(
-        float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)
-    )
+    region = _rows_cols_box(over_rows, over_cols)
     yield Finding(
         code="ink-limit-exceeded",
         severity=Severity.WARNING,

@@ -28,10 +28,6 @@ from preflight.zones import cutout_box, cutout_radius_px
 __all__ = ["render_guide_png", "render_guide_svg"]
 
 _BLEED_FILL = (255, 228, 225)
-_CUT = CUT_LINE
-_SAFE = SAFE_LINE
-_CUTOUT = CUTOUT_EDGE
-_KEEP_OUT = KEEP_OUT_LINE
 _TEXT = (60, 60, 60)
 
 
@@ -53,20 +49,20 @@ def render_guide_png(template: Template) -> bytes:
     trim = template.trim_box
     radius = mm_to_px(template.corner_radius_mm, dpi)
     draw.rounded_rectangle(inclusive(trim), radius=radius, fill=(255, 255, 255))
-    draw.rounded_rectangle(inclusive(trim), radius=radius, outline=_CUT, width=line)
+    draw.rounded_rectangle(inclusive(trim), radius=radius, outline=CUT_LINE, width=line)
     safe_radius = max(0.0, radius - mm_to_px(template.safe_inset_mm, dpi))
-    dashed_rounded_rect(image, template.safe_box, safe_radius, _SAFE, line)
+    dashed_rounded_rect(image, template.safe_box, safe_radius, SAFE_LINE, line)
     for cut in template.cutouts:
         keep = cutout_box(template, cut, cut.keep_out_mm)
         dashed_rounded_rect(
-            image, keep, cutout_radius_px(template, cut, cut.keep_out_mm), _KEEP_OUT, line
+            image, keep, cutout_radius_px(template, cut, cut.keep_out_mm), KEEP_OUT_LINE, line
         )
         box = cutout_box(template, cut)
         draw.rounded_rectangle(
             inclusive(box),
             radius=cutout_radius_px(template, cut),
             fill=(200, 200, 200),
-            outline=_CUTOUT,
+            outline=CUTOUT_EDGE,
             width=line,
         )
     font = ImageFont.load_default(size=max(12, round(mm_to_px(2.2, dpi))))
@@ -82,10 +78,10 @@ def render_guide_png(template: Template) -> bytes:
             f"bleed {template.bleed_mm} mm",
             _TEXT,
         ),
-        (legend.cut, _CUT),
-        (legend.safe, _SAFE),
+        (legend.cut, CUT_LINE),
+        (legend.safe, SAFE_LINE),
         (legend.bleed, (176, 80, 80)),
-        (legend.keep_out, _KEEP_OUT),
+        (legend.keep_out, KEEP_OUT_LINE),
     ]
     x = template.safe_box.x + mm_to_px(1.5, dpi)
     y = trim.y + trim.height / 2 - step * len(lines) / 2

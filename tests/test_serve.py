@@ -24,28 +24,22 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def test_keys_create_prints_the_key_once_and_refuses_bad_roles(tmp_path: Path) -> None:
-    created = subprocess.run(
-        [*COMMAND, "keys", "create", "--role", "partner", "--partner", "acme"],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path),
-        check=False,
+def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``preflight ARGS`` as a user runs it, on the data folder ``data_dir``."""
+    return subprocess.run(
+        [*COMMAND, *args], capture_output=True, text=True, env=_env(data_dir), check=False
     )
+
+
+def test_keys_create_prints_the_key_once_and_refuses_bad_roles(tmp_path: Path) -> None:
+    created = _cli(tmp_path, "keys", "create", "--role", "partner", "--partner", "acme")
     assert created.returncode == 0, created.stderr
     assert created.stdout.strip().startswith("pfk_") and len(created.stdout.split()) == 1
     assert "shown once" in created.stderr and "webhook signing secret" in created.stderr
-    listed = subprocess.run(
-        [*COMMAND, "keys", "list"], capture_output=True, text=True, env=_env(tmp_path), check=True
-    )
+    listed = _cli(tmp_path, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
     assert "acme" in listed.stdout and created.stdout.strip() not in listed.stdout
-    refused = subprocess.run(
-        [*COMMAND, "keys", "create", "--role", "partner"],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path),
-        check=False,
-    )
+    refused = _cli(tmp_path, "keys", "create", "--role", "partner")
     assert refused.returncode == 2 and "needs --partner" in refused.stderr
 
 
@@ -69,12 +63,8 @@ def test_serve_starts_everything_on_the_embedded_default(tmp_path: Path) -> None
         text = "".join(banner)
         assert f"http://127.0.0.1:{port}" in text and "keys create" in text
         assert "embedded, 1 worker process" in text
-        key = subprocess.run(
-            [*COMMAND, "keys", "create", "--role", "partner", "--partner", "acme"],
-            capture_output=True,
-            text=True,
-            env=_env(tmp_path),
-            check=True,
+        key = _cli(
+            tmp_path, "keys", "create", "--role", "partner", "--partner", "acme"
         ).stdout.strip()
         client = httpx.Client(
             base_url=f"http://127.0.0.1:{port}",

@@ -355,16 +355,20 @@ def _run(ctx: WorkerContext, job: Job) -> tuple[dict[str, bytes], dict[str, Any]
 def _store(
     ctx: WorkerContext, job: Job, files: dict[str, bytes], report: dict[str, Any]
 ) -> dict[str, Any]:
-    everything = {**files, "report.json": json.dumps(report, indent=2).encode()}
+    report_json = json.dumps(report, indent=2).encode()
+    # The report already lists each file's size and SHA-256: only report.json is hashed here.
+    facts = {
+        **report["outputs"],
+        "report.json": {
+            "bytes": len(report_json),
+            "sha256": hashlib.sha256(report_json).hexdigest(),
+        },
+    }
     outputs: dict[str, Any] = {}
-    for name, data in everything.items():
+    for name, data in {**files, "report.json": report_json}.items():
         key = f"jobs/{job.id}/{name}"  # the same job always writes the same keys
         ctx.storage.put(key, data)
-        outputs[name] = {
-            "key": key,
-            "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        outputs[name] = {"key": key, **facts[name]}
     return outputs
 
 
