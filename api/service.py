@@ -437,7 +437,7 @@ class Service:
                     arcname = f"{job.id}/{name}"
                     stamp = job.finished_at or utcnow()
                     entry = zipfile.ZipInfo(arcname, date_time=stamp.timetuple()[:6])
-                    # TIFFs are already LZW-compressed: stored, not deflated again.
+                    # TIFFs are already Deflate-compressed: stored, not compressed again.
                     entry.compress_type = zipfile.ZIP_STORED
                     with (
                         self.storage.path(str(output["key"])).open("rb") as source,

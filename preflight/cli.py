@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from preflight.checks import CheckConfig
-from preflight.color import ColorSettings, ProfileLibrary, RenderingIntent
+from preflight.color import ColorSettings, ConversionTables, ProfileLibrary, RenderingIntent
 from preflight.errors import PreflightError
 from preflight.fileio import write_atomically
 from preflight.geometry import Placement
@@ -127,6 +127,11 @@ def _profiles(settings: Settings) -> ProfileLibrary:
     return ProfileLibrary([settings.profiles_dir] if settings.profiles_dir else [])
 
 
+def _tables(settings: Settings) -> ConversionTables | None:
+    # A one-off command builds a table on first use: the file serves every later run.
+    return ConversionTables(settings.effective_tables_dir) if settings.conversion_tables else None
+
+
 def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(settings.templates_dir)
     template = catalog.by_sku(args.sku) if args.sku else catalog.get(args.template)
@@ -148,8 +153,9 @@ def _cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         limits=LoadLimits(settings.max_file_bytes, settings.max_pixels),
         artwork_path=args.artwork,
         deadline_s=settings.job_deadline_s,
+        threads=settings.job_threads,
     )
-    result = run_job(request, _profiles(settings))
+    result = run_job(request, _profiles(settings), _tables(settings))
     report = result.report
     if args.out:
         report["outputs"] = {

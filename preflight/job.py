@@ -1,8 +1,14 @@
 """One preflight job as a literal, ordered list of named steps.
 
-Each step takes the job state and returns a new one; the runner times every step and enforces
-the deadline between steps. Colour: geometry happens in the artwork's own space, the
-conversion into the output profile is the last pixel step (STYLE rule 4).
+Each step reads the job state and returns the fields it makes; it names the steps whose
+results it reads (``after``). The runner times every step and enforces the deadline. The list
+order is a valid order to run the steps one after another (``threads=1``); with more threads a
+step starts as soon as the steps it reads have finished, so the print file is encoded while the
+content is analysed and checked. The heavy parts (table lookups, LittleCMS, resampling, zlib,
+LZW, most NumPy) run outside Python's GIL, so two threads use two cores.
+
+Colour: geometry happens in the artwork's own space, the conversion into the output profile is
+the last pixel step (STYLE rule 4).
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +28,7 @@ from preflight.annotate import reduce_canvas, render_color_shift_map, render_ove
 from preflight.checks import CheckConfig, PlacedArtwork, run_checks
 from preflight.color import (
     ColorSettings,
+    ConversionTables,
     OutputProfile,
     ProfileLibrary,
     convert_to_output,
@@ -42,7 +50,7 @@ from preflight.render import (
 )
 from preflight.templates import Template
 
-__all__ = ["REPORT_SCHEMA", "JobRequest", "JobResult", "run_job"]
+__all__ = ["REPORT_SCHEMA", "STEPS", "JobRequest", "JobResult", "Step", "run_job"]
 
 REPORT_SCHEMA = "preflight-report/1"
 _T = TypeVar("_T")
@@ -68,12 +76,20 @@ class JobRequest:
     deadline_s: float = 120.0
     # The proof mockup, findings overlay and colour-shift map (off only for measurements).
     pictures: bool = True
+    # Steps that do not read each other's results run side by side on this many threads
+    # (1: one after another, in list order).
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.threads <= 16:
+            raise ValueError(f"threads must be 1–16, got {self.threads}")
 
 
 @dataclass(frozen=True)
 class _State:
     request: JobRequest
     output_profile: OutputProfile
+    tables: ConversionTables | None = None
     artwork: Artwork | None = None
     placement: ResolvedPlacement | None = None
     canvas: PlacedCanvas | None = None
@@ -82,10 +98,14 @@ class _State:
     findings: tuple[Finding, ...] = ()
     placed: PlacedArtwork | None = None
     cmyk: Image.Image | None = None
-    files: dict[str, bytes] = field(default_factory=dict)
-    pictures: dict[str, Image.Image] = field(default_factory=dict)  # file name → picture
-    picture_files: dict[str, bytes] = field(default_factory=dict)
-    picture_facts: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # the print file (and white mask)
+    # Pictures by file name, their encoded files, and their facts for the report.
+    proof_pictures: dict[str, Image.Image] = field(default_factory=dict)
+    proof_files: dict[str, bytes] = field(default_factory=dict)
+    proof_facts: dict[str, Any] | None = None
+    annotated_pictures: dict[str, Image.Image] = field(default_factory=dict)
+    annotated_files: dict[str, bytes] = field(default_factory=dict)
+    annotated_facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,39 +124,38 @@ def _need(value: _T | None, what: str) -> _T:
     return value
 
 
-def _load(state: _State) -> _State:
+_Updates = Mapping[str, Any]  # the state fields a step makes, by name
+
+
+def _load(state: _State) -> _Updates:
     request = state.request
     if request.artwork_path is not None:
         artwork = load_artwork(request.artwork_path, request.limits)
     else:
         data = _need(request.artwork_bytes, "artwork bytes")
         artwork = load_artwork_bytes(data, request.artwork_name, request.limits)
-    return dataclasses.replace(state, artwork=artwork)
+    return {"artwork": artwork}
 
 
-def _place(state: _State) -> _State:
+def _place(state: _State) -> _Updates:
     artwork = _need(state.artwork, "the artwork")
     template = state.request.template
     resolved = resolve_placement(
         state.request.placement, artwork.image.size, template.canvas_size_px, template.print_dpi
     )
-    return dataclasses.replace(
-        state, placement=resolved, canvas=place_on_canvas(artwork.image, resolved)
-    )
+    return {"placement": resolved, "canvas": place_on_canvas(artwork.image, resolved)}
 
 
-def _flatten(state: _State) -> _State:
-    return dataclasses.replace(state, flat=flatten(_need(state.canvas, "the placed canvas")))
+def _flatten(state: _State) -> _Updates:
+    return {"flat": flatten(_need(state.canvas, "the placed canvas"))}
 
 
-def _analyse(state: _State) -> _State:
+def _analyse(state: _State) -> _Updates:
     flat = _need(state.flat, "the flattened canvas")
-    return dataclasses.replace(
-        state, content=analyse_content(flat, state.request.template.print_dpi)
-    )
+    return {"content": analyse_content(flat, state.request.template.print_dpi)}
 
 
-def _check(state: _State) -> _State:
+def _check(state: _State) -> _Updates:
     artwork = _need(state.artwork, "the artwork")
     canvas = _need(state.canvas, "the placed canvas")
     placed = PlacedArtwork(
@@ -156,21 +175,22 @@ def _check(state: _State) -> _State:
     # The template's own thresholds (from its file) refine the run's configuration.
     config = dataclasses.replace(state.request.checks, **template.checks.overrides())
     findings = run_checks(placed, template, _need(state.placement, "the placement"), config)
-    return dataclasses.replace(state, findings=tuple(findings), placed=placed)
+    return {"findings": tuple(findings), "placed": placed}
 
 
-def _convert(state: _State) -> _State:
+def _convert(state: _State) -> _Updates:
     artwork = _need(state.artwork, "the artwork")
     cmyk = convert_to_output(
         _need(state.flat, "the flattened canvas"),
         artwork.icc_profile,
         state.output_profile,
         state.request.color,
+        state.tables,
     )
-    return dataclasses.replace(state, cmyk=cmyk)
+    return {"cmyk": cmyk}
 
 
-def _encode(state: _State) -> _State:
+def _encode(state: _State) -> _Updates:
     template = state.request.template
     files = {
         PRINT_FILE: encode_print_tiff(
@@ -180,28 +200,28 @@ def _encode(state: _State) -> _State:
     if template.substrate == "clear":
         coverage = _need(state.canvas, "the placed canvas").coverage
         files[WHITE_MASK_FILE] = encode_white_mask_tiff(coverage, template.print_dpi)
-    return dataclasses.replace(state, files=files)
+    return {"files": files}
 
 
-def _proof(state: _State) -> _State:
+def _proof(state: _State) -> _Updates:
     if not state.request.pictures:
-        return state
+        return {}
     mockup = render_mockup(
         _need(state.cmyk, "the CMYK image"),
         _need(state.canvas, "the placed canvas").coverage,
         state.request.template,
         state.output_profile,
     )
-    return dataclasses.replace(
-        state,
-        pictures={**state.pictures, **mockup.pictures()},
-        picture_facts={**state.picture_facts, "proof": mockup.to_dict()},
-    )
+    return {"proof_pictures": mockup.pictures(), "proof_facts": mockup.to_dict()}
 
 
-def _annotate(state: _State) -> _State:
+def _encode_proof(state: _State) -> _Updates:
+    return {"proof_files": encode_pictures(state.proof_pictures)}
+
+
+def _annotate(state: _State) -> _Updates:
     if not state.request.pictures:
-        return state
+        return {}
     flat = _need(state.flat, "the flattened canvas")
     # CMYK artwork is shown as it prints; RGB and grey artwork as supplied.
     display = (
@@ -214,59 +234,116 @@ def _annotate(state: _State) -> _State:
     overlay = render_overlay(reduced, template, list(state.findings))
     placed = _need(state.placed, "the checked artwork")
     shift_map = render_color_shift_map(reduced, template, placed.color_shift())
-    return dataclasses.replace(
-        state,
-        pictures={
-            **state.pictures,
-            OVERLAY_FILE: overlay.image,
-            COLOR_SHIFT_FILE: shift_map.image,
-        },
-        picture_facts={
-            **state.picture_facts,
-            "overlay": overlay.to_dict(),
-            "color_shift": shift_map.to_dict(),
-        },
-    )
+    return {
+        "annotated_pictures": {OVERLAY_FILE: overlay.image, COLOR_SHIFT_FILE: shift_map.image},
+        "annotated_facts": {"overlay": overlay.to_dict(), "color_shift": shift_map.to_dict()},
+    }
 
 
-def _encode_pictures(state: _State) -> _State:
-    return dataclasses.replace(state, picture_files=encode_pictures(state.pictures))
+def _encode_annotated(state: _State) -> _Updates:
+    return {"annotated_files": encode_pictures(state.annotated_pictures)}
 
 
-STEPS: tuple[tuple[str, Callable[[_State], _State]], ...] = (
-    ("load", _load),
-    ("place", _place),
-    ("flatten", _flatten),
-    ("convert", _convert),  # before the checks: the ink check reads the separations
-    ("analyse", _analyse),  # faces, text, distinct objects: what the content checks look for
-    ("check", _check),
-    ("encode", _encode),
-    ("proof", _proof),  # from the print file's pixels: what production prints
-    ("annotate", _annotate),
-    ("encode-pictures", _encode_pictures),
+@dataclass(frozen=True)
+class Step:
+    """A named job step and the steps whose results it reads."""
+
+    name: str
+    run: Callable[[_State], _Updates]
+    after: tuple[str, ...] = ()
+
+
+STEPS: tuple[Step, ...] = (
+    Step("load", _load),
+    Step("place", _place, after=("load",)),
+    Step("flatten", _flatten, after=("place",)),
+    # Before the checks: the ink check reads the separations.
+    Step("convert", _convert, after=("flatten",)),
+    # Faces, text, distinct objects: what the content checks look for.
+    Step("analyse", _analyse, after=("flatten",)),
+    Step("check", _check, after=("convert", "analyse")),
+    Step("encode", _encode, after=("convert",)),
+    # From the print file's pixels: what production prints.
+    Step("proof", _proof, after=("convert",)),
+    Step("encode-proof", _encode_proof, after=("proof",)),
+    Step("annotate", _annotate, after=("check",)),
+    Step("encode-pictures", _encode_annotated, after=("annotate",)),
 )
 
 
-def run_job(request: JobRequest, profiles: ProfileLibrary) -> JobResult:
-    """Run every step in order and assemble the versioned report."""
-    state = _State(request=request, output_profile=profiles.get(request.color.output_profile))
+def _check_order(steps: tuple[Step, ...]) -> None:
+    seen: set[str] = set()
+    for step in steps:
+        missing = [name for name in step.after if name not in seen]
+        if missing:  # a programming error: the one-thread order would break
+            raise RuntimeError(f"step {step.name!r} comes before {missing} that it reads")
+        seen.add(step.name)
+
+
+_check_order(STEPS)
+
+
+def _timed(step: Step, state: _State) -> tuple[_Updates, float]:
+    started = time.perf_counter()
+    updates = step.run(state)
+    return updates, round((time.perf_counter() - started) * 1000, 1)
+
+
+def run_job(
+    request: JobRequest, profiles: ProfileLibrary, tables: ConversionTables | None = None
+) -> JobResult:
+    """Run every step and assemble the versioned report.
+
+    ``tables`` (optional) converts into the press space through exact lookup tables: the same
+    bytes as LittleCMS, faster (see :class:`preflight.color.ConversionTables`).
+    """
+    state = _State(
+        request=request,
+        output_profile=profiles.get(request.color.output_profile),
+        tables=tables,
+    )
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    for name, step in STEPS:
-        step_started = time.perf_counter()
-        state = step(state)
-        timings[name] = round((time.perf_counter() - step_started) * 1000, 1)
-        elapsed = time.perf_counter() - started
-        if elapsed > request.deadline_s:
-            raise DeadlineExceeded(
-                f"the job took longer than its {request.deadline_s:.0f} s deadline "
-                f"(stopped after step {name!r} at {elapsed:.1f} s)"
-            )
+    deadline = started + request.deadline_s
+    pending = list(STEPS)
+    done: set[str] = set()
+    running: dict[Future[tuple[_Updates, float]], Step] = {}
+    pool = ThreadPoolExecutor(max_workers=request.threads, thread_name_prefix="job-step")
+    late = False
+    try:
+        while pending or running:
+            for step in list(pending):  # list order decides among the steps that are ready
+                if len(running) < request.threads and done.issuperset(step.after):
+                    running[pool.submit(_timed, step, state)] = step
+                    pending.remove(step)
+            finished, _ = wait(
+                running, timeout=max(0.0, deadline - time.perf_counter()),
+                return_when=FIRST_COMPLETED,
+            )  # fmt: skip
+            if not finished:
+                late = True
+                raise DeadlineExceeded(
+                    f"the job took longer than its {request.deadline_s:.0f} s deadline "
+                    f"(still running: {', '.join(sorted(s.name for s in running.values()))})"
+                )
+            for future in finished:
+                step = running.pop(future)
+                updates, milliseconds = future.result()  # a step's error ends the job here
+                state = dataclasses.replace(state, **updates)
+                timings[step.name] = milliseconds
+                done.add(step.name)
+    finally:
+        # After an error, steps not started never start and running ones are waited for; past
+        # the deadline they are left to finish on their own (a thread cannot be stopped).
+        pool.shutdown(wait=not late, cancel_futures=True)
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-    return JobResult(report=_report(state, timings), files={**state.files, **state.picture_files})
+    files = {**state.files, **state.proof_files, **state.annotated_files}
+    return JobResult(report=_report(state, timings, files), files=files)
 
 
-def _report(state: _State, timings: dict[str, float]) -> dict[str, Any]:
+def _report(
+    state: _State, timings: dict[str, float], files: dict[str, bytes]
+) -> dict[str, Any]:
     template = state.request.template
     artwork = _need(state.artwork, "the artwork")
     placement = _need(state.placement, "the placement")
@@ -297,10 +374,13 @@ def _report(state: _State, timings: dict[str, float]) -> dict[str, Any]:
         "findings": [f.to_dict() for f in findings],
         "content": state.content.to_dict() if state.content else None,
         "color_shift": shift.to_dict() if shift is not None else None,
-        "pictures": state.picture_facts,
+        "pictures": {
+            **({"proof": state.proof_facts} if state.proof_facts is not None else {}),
+            **state.annotated_facts,
+        },
         "outputs": {
             name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for name, data in {**state.files, **state.picture_files}.items()
+            for name, data in files.items()
         },
         "timings_ms": timings,
     }

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from preflight.geometry import ResolvedPlacement
+from preflight.tiff import encode_tiff
 
 __all__ = [
     "PlacedCanvas",
@@ -34,8 +35,6 @@ _WHITE: dict[str, int | tuple[int, ...]] = {"RGB": (255, 255, 255), "L": 255, "C
 # Lanczos with a reducing gap: Pillow first reduces by a whole factor with a box filter, then
 # resamples; beyond a gap of 3 the result is indistinguishable from pure Lanczos and far cheaper.
 _REDUCING_GAP = 3.0
-# TIFF tag 317 (Predictor) = 2, horizontal differencing: LZW files shrink markedly.
-_TIFF_PREDICTOR_HORIZONTAL = {317: 2}
 
 
 @dataclass(frozen=True)
@@ -176,34 +175,18 @@ def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
-def _lossless_tiff(image: Image.Image, dpi: int, icc_profile: bytes | None) -> bytes:
-    # LZW with the horizontal predictor; resolution tags; nothing else (no dates, no software
-    # tag), so identical inputs give identical bytes.
-    out = io.BytesIO()
-    extra = {"icc_profile": icc_profile} if icc_profile else {}
-    image.save(
-        out,
-        format="TIFF",
-        compression="tiff_lzw",
-        dpi=(dpi, dpi),
-        tiffinfo=_TIFF_PREDICTOR_HORIZONTAL,
-        **extra,
-    )
-    return out.getvalue()
-
-
 def encode_print_tiff(image: Image.Image, dpi: int, icc_profile: bytes) -> bytes:
     """The print file: a CMYK TIFF with the output profile embedded."""
     if image.mode != "CMYK":
         raise ValueError(f"print files are CMYK, got {image.mode}")
-    return _lossless_tiff(image, dpi, icc_profile)
+    return encode_tiff(image, dpi, icc_profile)
 
 
 def encode_white_mask_tiff(coverage: Image.Image, dpi: int) -> bytes:
     """The white-ink (underbase) channel: 255 where the print must be fully opaque."""
     if coverage.mode != "L":
         raise ValueError(f"the white mask is one channel (L), got {coverage.mode}")
-    return _lossless_tiff(coverage, dpi, None)
+    return encode_tiff(coverage, dpi, None)
 
 
 def _encode_picture(name: str, image: Image.Image) -> bytes:

@@ -89,7 +89,7 @@ def test_real_photograph_gives_a_correct_print_file(
     assert tiff.mode == "CMYK"
     assert tiff.size == template.canvas_size_px
     assert tiff.info["dpi"] == (300, 300)
-    assert tiff.info["compression"] == "tiff_lzw"
+    assert tiff.info["compression"] == "tiff_adobe_deflate"
     assert tiff.info["icc_profile"] == OUTPUT_ICC.read_bytes()
     assert result.report["schema"] == "preflight-report/1"
     assert result.report["template"]["id"] == template_id

@@ -28,7 +28,7 @@ from api.db import Database
 from api.records import Artwork, Job, JobEvent, JobStatus, WebhookDelivery, utcnow
 from api.storage import Storage
 from preflight.checks import CheckConfig
-from preflight.color import ColorSettings, ProfileLibrary, RenderingIntent
+from preflight.color import ColorSettings, ConversionTables, ProfileLibrary, RenderingIntent
 from preflight.errors import PreflightError
 from preflight.geometry import Placement
 from preflight.job import JobRequest, run_job
@@ -92,6 +92,21 @@ class WorkerContext:
     def profiles(self) -> ProfileLibrary:
         extra = [self.settings.profiles_dir] if self.settings.profiles_dir else []
         return ProfileLibrary(extra)
+
+    @cached_property
+    def tables(self) -> ConversionTables | None:
+        """Exact conversion tables, one file per conversion shared by every worker process.
+
+        The default conversion's table is mapped (or built, once per machine) with the first
+        job; other conversions get one when they come back (a table costs ~1 s to build).
+        """
+        settings = self.settings
+        if not settings.conversion_tables:
+            return None
+        tables = ConversionTables(settings.effective_tables_dir, build_after_uses=2)
+        default = ColorSettings(output_profile=settings.output_profile, intent=settings.intent)
+        tables.prepare(None, self.profiles.get(default.output_profile), default)
+        return tables
 
     def close(self) -> None:
         """Close the database connections (only if they were opened)."""
@@ -347,8 +362,9 @@ def _run(ctx: WorkerContext, job: Job) -> tuple[dict[str, bytes], dict[str, Any]
         artwork_bytes=data,
         artwork_name=artwork.file_name,
         deadline_s=settings.job_deadline_s,
+        threads=settings.job_threads,
     )
-    result = run_job(request, ctx.profiles)
+    result = run_job(request, ctx.profiles, ctx.tables)
     return result.files, result.report
 
 
