@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -127,13 +128,28 @@ def _need(value: _T | None, what: str) -> _T:
 _Updates = Mapping[str, Any]  # the state fields a step makes, by name
 
 
+# A JPEG may be decoded at a reduced scale, but to no less than twice the pixels the placement
+# samples, so the Lanczos resize that follows still has real detail to filter (the rule
+# Pillow's own thumbnail() follows for the same reason).
+_DECODE_MARGIN = 2.0
+
+
 def _load(state: _State) -> _Updates:
     request = state.request
+    template = request.template
+
+    def needed_size(upright: tuple[int, int]) -> tuple[int, int]:
+        resolved = resolve_placement(
+            request.placement, upright, template.canvas_size_px, template.print_dpi
+        )
+        factor = min(1.0, _DECODE_MARGIN * resolved.scale)
+        return (math.ceil(upright[0] * factor), math.ceil(upright[1] * factor))
+
     if request.artwork_path is not None:
-        artwork = load_artwork(request.artwork_path, request.limits)
+        artwork = load_artwork(request.artwork_path, request.limits, needed_size)
     else:
         data = _need(request.artwork_bytes, "artwork bytes")
-        artwork = load_artwork_bytes(data, request.artwork_name, request.limits)
+        artwork = load_artwork_bytes(data, request.artwork_name, request.limits, needed_size)
     return {"artwork": artwork}
 
 
@@ -141,7 +157,7 @@ def _place(state: _State) -> _Updates:
     artwork = _need(state.artwork, "the artwork")
     template = state.request.template
     resolved = resolve_placement(
-        state.request.placement, artwork.image.size, template.canvas_size_px, template.print_dpi
+        state.request.placement, artwork.size, template.canvas_size_px, template.print_dpi
     )
     return {"placement": resolved, "canvas": place_on_canvas(artwork.image, resolved)}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +89,7 @@ _ORIENTATION_FIX: dict[int, tuple[Image.Transpose, ...]] = {
     7: (Image.Transpose.TRANSVERSE,),
     8: (Image.Transpose.ROTATE_90,),
 }
+_TURNED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # a quarter turn: width and height swap
 
 
 @dataclass(frozen=True)
@@ -151,11 +152,20 @@ class ArtworkFacts:
 
 @dataclass(frozen=True)
 class Artwork:
-    """Decoded, upright artwork in a working mode (RGB, RGBA, L, LA or CMYK)."""
+    """Decoded, upright artwork in a working mode (RGB, RGBA, L, LA or CMYK).
+
+    ``image`` may be smaller than the file (``facts`` has the file's size) when the caller
+    allowed the JPEG decoder to scale it down (see :func:`load_artwork_bytes`).
+    """
 
     facts: ArtworkFacts
     image: Image.Image
     icc_profile: bytes | None  # the source profile, when it is embedded and usable
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The artwork's real size in px (upright), whatever size it was decoded at."""
+        return (self.facts.width_px, self.facts.height_px)
 
 
 @contextmanager
@@ -186,7 +196,13 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def load_artwork(path: Path, limits: LoadLimits | None = None) -> Artwork:
+# Given the artwork's upright size in px, the fewest pixels (width, height) the job needs.
+NeededSize = Callable[[tuple[int, int]], tuple[int, int]]
+
+
+def load_artwork(
+    path: Path, limits: LoadLimits | None = None, needed_size: NeededSize | None = None
+) -> Artwork:
     """Load artwork from a file; see :func:`load_artwork_bytes`."""
     limits = limits or LoadLimits()
     try:
@@ -197,7 +213,7 @@ def load_artwork(path: Path, limits: LoadLimits | None = None) -> Artwork:
         raise FileTooLarge(_too_big_message(path.name, size, limits.max_file_bytes))
     with path.open("rb") as handle:
         data = handle.read(limits.max_file_bytes + 1)  # the file may grow while we read
-    return load_artwork_bytes(data, path.name, limits)
+    return load_artwork_bytes(data, path.name, limits, needed_size)
 
 
 def _too_big_message(name: str, size: int, limit: int) -> str:
@@ -207,14 +223,36 @@ def _too_big_message(name: str, size: int, limit: int) -> str:
     )
 
 
-def load_artwork_bytes(data: bytes, file_name: str, limits: LoadLimits | None = None) -> Artwork:
-    """Validate and decode untrusted image bytes into an upright :class:`Artwork`."""
+def load_artwork_bytes(
+    data: bytes,
+    file_name: str,
+    limits: LoadLimits | None = None,
+    needed_size: NeededSize | None = None,
+) -> Artwork:
+    """Validate and decode untrusted image bytes into an upright :class:`Artwork`.
+
+    With ``needed_size``, a JPEG much larger than that is decoded at 1/2, 1/4 or 1/8 scale
+    (the decoder's DCT scaling: nearly free, and antialiased), never below the needed size.
+    """
     limits = limits or LoadLimits()
     sniffed = _allowed_format(data, file_name, limits)
     notes: list[str] = []
     image = _checked_header(data, file_name, sniffed, limits, notes)
+    file_size = image.size
+    if needed_size is not None and image.format in ("JPEG", "MPO"):
+        _draft(image, needed_size, _exif_orientation(image, []))
     image = _decode(image, file_name, notes)
-    return _normalise(image, data, file_name, sniffed, notes)
+    return _normalise(image, data, file_name, sniffed, notes, file_size)
+
+
+def _draft(image: Image.Image, needed_size: NeededSize, orientation: int | None) -> None:
+    turned = orientation in _TURNED_ORIENTATIONS  # upright width is the stored height
+    width, height = image.size
+    need_w, need_h = needed_size((height, width) if turned else (width, height))
+    if turned:
+        need_w, need_h = need_h, need_w
+    if need_w < width or need_h < height:
+        image.draft(image.mode, (max(1, need_w), max(1, need_h)))
 
 
 @dataclass(frozen=True)
@@ -414,7 +452,12 @@ def _to_working_mode(image: Image.Image, file_name: str) -> Image.Image:
 
 
 def _normalise(
-    image: Image.Image, data: bytes, file_name: str, fmt: str, notes: list[str]
+    image: Image.Image,
+    data: bytes,
+    file_name: str,
+    fmt: str,
+    notes: list[str],
+    file_size: tuple[int, int],
 ) -> Artwork:
     stored_mode = image.mode
     bits = _bits_per_sample(image, data, fmt)
@@ -446,13 +489,14 @@ def _normalise(
     if profile_source == "invalid-embedded":
         notes.append(f"the embedded colour profile was ignored: {description}")
 
+    upright_size = file_size[::-1] if orientation in _TURNED_ORIENTATIONS else file_size
     facts = ArtworkFacts(
         file_name=file_name,
         file_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         format="JPEG" if image.format == "MPO" else str(image.format),
-        width_px=working.width,
-        height_px=working.height,
+        width_px=upright_size[0],
+        height_px=upright_size[1],
         mode=stored_mode,
         bits_per_sample=bits,
         has_alpha=has_alpha,

@@ -67,7 +67,11 @@ _CLOCKWISE = {
 
 
 def place_on_canvas(image: Image.Image, placed: ResolvedPlacement) -> PlacedCanvas:
-    """Render ``image`` (a working mode) on the canvas as ``placed`` describes."""
+    """Render ``image`` (a working mode) on the canvas as ``placed`` describes.
+
+    ``image`` may be the artwork decoded at a reduced scale: geometry follows the artwork's
+    real size (``placed.artwork_size``), pixels are sampled from whatever ``image`` holds.
+    """
     if image.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
         raise ValueError(f"place_on_canvas expects a working mode, got {image.mode}")
     turns, residual = _quarter_turns(placed.rotate_deg)
@@ -92,21 +96,25 @@ def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedC
     # its integer pixel rectangle (Lanczos, antialiased), then paste. No affine pass at all.
     canvas_w, canvas_h = placed.canvas_size
     scale = placed.scale
-    left = placed.center_px[0] - work.width * scale / 2
-    top = placed.center_px[1] - work.height * scale / 2
+    turns = _quarter_turns(placed.rotate_deg)[0]
+    # The turned artwork's real size, and how many of ``work``'s pixels stand for one of it.
+    width, height = placed.artwork_size[turns % 2], placed.artwork_size[(turns + 1) % 2]
+    per_x, per_y = work.width / width, work.height / height
+    left = placed.center_px[0] - width * scale / 2
+    top = placed.center_px[1] - height * scale / 2
     x0 = min(max(round(left), 0), canvas_w)
     y0 = min(max(round(top), 0), canvas_h)
-    x1 = min(max(round(left + work.width * scale), 0), canvas_w)
-    y1 = min(max(round(top + work.height * scale), 0), canvas_h)
+    x1 = min(max(round(left + width * scale), 0), canvas_w)
+    y1 = min(max(round(top + height * scale), 0), canvas_h)
     canvas = _empty(work.mode, placed.canvas_size)
     coverage = Image.new("L", placed.canvas_size, 0)
     if x1 <= x0 or y1 <= y0:  # the artwork lies entirely off the canvas
         return PlacedCanvas(image=canvas, coverage=coverage)
     source_box = (
-        min(max((x0 - left) / scale, 0.0), work.width),
-        min(max((y0 - top) / scale, 0.0), work.height),
-        min(max((x1 - left) / scale, 0.0), work.width),
-        min(max((y1 - top) / scale, 0.0), work.height),
+        min(max((x0 - left) / scale, 0.0), width) * per_x,
+        min(max((y0 - top) / scale, 0.0), height) * per_y,
+        min(max((x1 - left) / scale, 0.0), width) * per_x,
+        min(max((y1 - top) / scale, 0.0), height) * per_y,
     )
     region = work.resize(
         (x1 - x0, y1 - y0), Image.Resampling.LANCZOS, box=source_box, reducing_gap=_REDUCING_GAP
@@ -123,8 +131,8 @@ def _place_rotated(work: Image.Image, placed: ResolvedPlacement, residual: float
     turns = _quarter_turns(placed.rotate_deg)[0]
     # Resize to the target scale with an antialiasing filter first...
     target = (
-        max(1, round(work.width * placed.scale)),
-        max(1, round(work.height * placed.scale)),
+        max(1, round(placed.artwork_size[turns % 2] * placed.scale)),
+        max(1, round(placed.artwork_size[(turns + 1) % 2] * placed.scale)),
     )
     if target != work.size:
         work = work.resize(target, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)

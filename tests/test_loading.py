@@ -234,3 +234,35 @@ def test_16_bit_tiffs_are_read_and_reported(
     assert artwork.image.mode == mode
     first = artwork.image.getpixel((0, 0))
     assert (first if isinstance(first, tuple) else (first,))[0] == round(40000 / 257)
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_large_jpeg_is_decoded_no_smaller_than_needed(orientation: int) -> None:
+    stored = photo((2000, 1200))  # upright 1200×2000 when the camera says "turned" (6)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(stored, "JPEG", quality=90, exif=exif)
+    upright = (1200, 2000) if orientation == 6 else (2000, 1200)
+    asked: list[tuple[int, int]] = []
+
+    def needed(size: tuple[int, int]) -> tuple[int, int]:
+        asked.append(size)
+        return (size[0] // 3, size[1] // 3)
+
+    artwork = load_artwork_bytes(data, "big.jpg", needed_size=needed)
+    assert asked == [upright]
+    assert artwork.size == upright  # the facts keep the file's real size...
+    assert (artwork.facts.width_px, artwork.facts.height_px) == upright
+    # ...the pixels come at half scale: the largest DCT scale that is still enough.
+    assert artwork.image.size == (upright[0] // 2, upright[1] // 2)
+    full = load_artwork_bytes(data, "big.jpg")
+    assert full.image.size == upright
+    reduced = full.image.resize(artwork.image.size, Image.Resampling.BOX)
+    difference = np.abs(np.asarray(reduced, np.int16) - np.asarray(artwork.image, np.int16))
+    assert float(difference.mean()) < 2.0
+
+
+def test_only_jpegs_are_decoded_at_a_reduced_scale() -> None:
+    data = png_bytes(photo((800, 600)))
+    artwork = load_artwork_bytes(data, "art.png", needed_size=lambda size: (10, 10))
+    assert artwork.image.size == (800, 600) == artwork.size

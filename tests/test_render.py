@@ -84,3 +84,29 @@ def test_cmyk_artwork_keeps_its_separations_and_gets_a_coverage_mask() -> None:
     assert result.image.getpixel((100, 200)) == (0, 0, 0, 255)
     assert result.image.getpixel((100, 10)) == (0, 0, 0, 0)
     assert result.coverage.getpixel((100, 10)) == 0
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"rotate_deg": 90.0, "scale": 1.3, "center": (0.4, 0.55)},
+        {"rotate_deg": 12.0, "fit": "contain"},
+        {"fit": "contain", "scale": 0.7, "center": (0.3, 0.3)},
+    ],
+)
+def test_artwork_decoded_at_half_scale_lands_where_the_full_one_does(
+    fields: dict[str, object],
+) -> None:
+    # 2001 px: the reduced copy is not an exact half, as with a JPEG decoded at 1/2 scale.
+    full = photo((2001, 3000))
+    half = full.resize((1001, 1500), Image.Resampling.BOX)
+    placed = resolve_placement(Placement.parse(**fields), full.size, (600, 900), 300)
+    from_full = place_on_canvas(full, placed)
+    from_half = place_on_canvas(half, placed)
+    coverage_full = np.asarray(from_full.coverage, np.int16)
+    coverage_half = np.asarray(from_half.coverage, np.int16)
+    assert np.abs(coverage_full - coverage_half).max() <= 1
+    full_pixels = np.asarray(from_full.image, np.int16)
+    half_pixels = np.asarray(from_half.image, np.int16)
+    assert float(np.abs(full_pixels - half_pixels).mean()) < 1.5
