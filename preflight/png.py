@@ -1,0 +1,67 @@
+"""The PNG writer for the pictures a job makes (proof, overlay, colour-shift map).
+
+Why our own writer: Pillow tries the five PNG filters on every row and keeps the best, which
+costs ~35 ms a megapixel before zlib even starts, and compresses on one thread. Six pictures
+a job made that the largest part of a job's picture cost. Here every row uses the "Up" filter
+(the row above subtracted: one NumPy operation; flat legend bands and photos both become
+mostly small numbers), and the zlib stream is compressed in pieces on several threads, as
+pigz does: each piece is raw Deflate ending on a byte boundary (a sync flush), the pieces are
+concatenated under one zlib header and one Adler-32 of the whole data. Measured on a 1 MP
+photographic picture: 26 ms of CPU against Pillow's 60 ms, 5% larger. Any PNG reader reads
+the result; identical pixels give identical bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["encode_png"]
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOUR_TYPE = {"L": 0, "RGB": 2, "RGBA": 6}
+_FILTER_UP = 2
+_ZLIB_HEADER_FASTEST = b"\x78\x01"  # Deflate, 32 KiB window, "fastest" level, no dictionary
+_MIN_PIECE_BYTES = 256 * 1024  # smaller pieces are not worth a thread
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _deflate_piece(data: memoryview, last: bool) -> bytes:
+    # Raw Deflate (no header), fastest level with run-length matching.
+    piece = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
+    return piece.compress(data) + piece.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def encode_png(image: Image.Image, threads: int = 2) -> bytes:
+    """``image`` (mode L, RGB or RGBA, 8 bits) as a PNG, compressed on ``threads`` threads."""
+    if image.mode not in _COLOUR_TYPE:
+        raise ValueError(f"encode_png writes L, RGB or RGBA, got {image.mode}")
+    width, height = image.size
+    rows = np.asarray(image).reshape(height, -1)
+    filtered = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
+    filtered[:, 0] = _FILTER_UP  # each row starts with its filter type
+    filtered[0, 1:] = rows[0]  # the first row's "row above" is zeros
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as PNG wants
+    data = memoryview(filtered.reshape(-1).data)
+    count = max(1, min(threads, len(data) // _MIN_PIECE_BYTES))
+    bounds = [len(data) * i // count for i in range(count + 1)]
+    pieces = [data[start:end] for start, end in itertools.pairwise(bounds)]
+    lasts = [i == count - 1 for i in range(count)]
+    if count > 1:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="png-piece") as pool:
+            deflated = list(pool.map(_deflate_piece, pieces, lasts))
+    else:
+        deflated = [_deflate_piece(pieces[0], True)]
+    stream = (
+        _ZLIB_HEADER_FASTEST + b"".join(deflated) + struct.pack(">I", zlib.adler32(data))
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[image.mode], 0, 0, 0)
+    return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
