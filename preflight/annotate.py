@@ -17,6 +17,7 @@ so a finding's ``region.px`` maps straight onto either picture.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -95,38 +96,47 @@ def _scale_of(picture: Image.Image, template: Template) -> float:
     return picture.height / template.canvas_size_px[1]
 
 
-def _wash(image: Image.Image, mask: Image.Image, colour: Colour, amount: float) -> Image.Image:
-    """Blend ``colour`` into ``image`` by ``amount`` where ``mask`` is set."""
-    blended = Image.blend(image, Image.new("RGB", image.size, colour), amount)
-    return Image.composite(blended, image, mask)
+def _wash(layer: Image.Image, mask: Image.Image, colour: Colour, amount: float) -> None:
+    """Put ``colour`` at opacity ``amount`` on the RGBA ``layer`` where ``mask`` is set."""
+    layer.paste((*colour, round(255 * amount)), (0, 0), mask)
 
 
 def _template_lines(image: Image.Image, template: Template, scale: float) -> Image.Image:
     """Bleed washed, cutouts darkened, cut/safe/keep-out lines: the guide at ``scale``."""
+    layer = _guide_layer(template, image.size, scale)
+    return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")
+
+
+@lru_cache(maxsize=32)
+def _guide_layer(template: Template, size: tuple[int, int], scale: float) -> Image.Image:
+    # The same for every job of a template (and picture size): drawn once, as a transparent
+    # layer composited over each job's picture. The dashed lines alone cost several
+    # full-picture masks each.
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
     dpi = template.print_dpi
-    width = max(2, round(image.height / 600))
+    width = max(2, round(size[1] / 600))
     trim = scaled(template.trim_box, scale)
     radius = mm_to_px(template.corner_radius_mm, dpi) * scale
-    outside_trim = Image.new("L", image.size, 255)
+    outside_trim = Image.new("L", size, 255)
     ImageDraw.Draw(outside_trim).rounded_rectangle(inclusive(trim), radius=radius, fill=0)
-    image = _wash(image, outside_trim, (255, 255, 255), _BLEED_WASH)
-    holes = Image.new("L", image.size, 0)
+    _wash(layer, outside_trim, (255, 255, 255), _BLEED_WASH)
+    holes = Image.new("L", size, 0)
     for cut in template.cutouts:
         ImageDraw.Draw(holes).rounded_rectangle(
             inclusive(scaled(cutout_box(template, cut), scale)),
             radius=cutout_radius_px(template, cut) * scale,
             fill=255,
         )
-    image = _wash(image, holes, (0, 0, 0), _CUTOUT_SHADE)
-    draw = ImageDraw.Draw(image)
+    _wash(layer, holes, (0, 0, 0), _CUTOUT_SHADE)
+    draw = ImageDraw.Draw(layer)
     draw.rounded_rectangle(inclusive(trim), radius=radius, outline=CUT_LINE, width=width)
     safe_radius = max(0.0, radius - mm_to_px(template.safe_inset_mm, dpi) * scale)
-    dashed_rounded_rect(image, scaled(template.safe_box, scale), safe_radius, SAFE_LINE, width)
+    dashed_rounded_rect(layer, scaled(template.safe_box, scale), safe_radius, SAFE_LINE, width)
     # Every keep-out line first, then every opening, so no dashed line crosses an opening.
     for cut in template.cutouts:
         keep = scaled(cutout_box(template, cut, cut.keep_out_mm), scale)
         keep_radius = cutout_radius_px(template, cut, cut.keep_out_mm) * scale
-        dashed_rounded_rect(image, keep, keep_radius, KEEP_OUT_LINE, width)
+        dashed_rounded_rect(layer, keep, keep_radius, KEEP_OUT_LINE, width)
     for cut in template.cutouts:
         draw.rounded_rectangle(
             inclusive(scaled(cutout_box(template, cut), scale)),
@@ -134,7 +144,7 @@ def _template_lines(image: Image.Image, template: Template, scale: float) -> Ima
             outline=CUTOUT_EDGE,
             width=width,
         )
-    return image
+    return layer
 
 
 LegendItem = tuple[str, Colour | None]  # a text, after a colour swatch (or none)

@@ -131,10 +131,17 @@ def wrap_text(
     lines: list[str] = []
     words = text.split()
     while words and len(lines) < max_lines:
-        line = words.pop(0)
-        while words and typeface.getlength(line + " " + words[0]) <= width_px:
-            line += " " + words.pop(0)
-        lines.append(fit_text(line, width_px, typeface))
+        # The most words that fit (at least one): a line's width grows with every word, so
+        # a binary search measures a few candidates instead of every prefix.
+        fits, too_many = 1, len(words) + 1
+        while too_many - fits > 1:
+            middle = (fits + too_many) // 2
+            if typeface.getlength(" ".join(words[:middle])) <= width_px:
+                fits = middle
+            else:
+                too_many = middle
+        lines.append(fit_text(" ".join(words[:fits]), width_px, typeface))
+        words = words[fits:]
     if words and lines:
         lines[-1] = fit_text(lines[-1] + " " + " ".join(words), width_px, typeface)
     return lines
