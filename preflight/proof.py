@@ -22,6 +22,7 @@ Proof coordinates: ``px_per_mm`` px per trim millimetre, the trim box's top-left
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -89,6 +90,46 @@ class Mockup:
         }
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """Everything in a proof that depends on the template alone, made once per template:
+    the background with the case's shadow and the caption, the case outline, the edge
+    shading, and the camera openings (a transparent layer with the phone in the holes)."""
+
+    s: float  # proof px per mm
+    background: Image.Image  # RGB, the whole proof without the case
+    origin: tuple[int, int]
+    trim_px: tuple[int, int]
+    body_mask: Image.Image  # L, the case outline, antialiased
+    shade: np.ndarray  # float32 (h, w, 1): 1 inside, less towards the edge and on the walls
+    openings: Image.Image  # RGBA over the body: the phone and lenses in each cutout
+    phone: Image.Image | None  # RGB, the phone seen through a clear case
+
+
+@lru_cache(maxsize=32)
+def _stage(template: Template, height_px: int, profile_description: str) -> _Stage:
+    caption_px = round(height_px * _CAPTION_SHARE)
+    s = (height_px - caption_px) / (template.trim_height_mm + 2 * _MARGIN_MM)
+    size = (round((template.trim_width_mm + 2 * _MARGIN_MM) * s), height_px)
+    origin = (round(_MARGIN_MM * s), round(_MARGIN_MM * s))
+    trim_px = (round(template.trim_width_mm * s), round(template.trim_height_mm * s))
+    radius = template.corner_radius_mm * s
+    body_mask = antialiased_mask(trim_px, [(Box(0, 0, trim_px[0], trim_px[1]), radius)])
+    background = Image.new("RGB", size, _BACKGROUND)
+    _cast_shadow(background, body_mask, origin, s)
+    _caption(background, template, profile_description, caption_px)
+    return _Stage(
+        s=s,
+        background=background,
+        origin=origin,
+        trim_px=trim_px,
+        body_mask=body_mask,
+        shade=_edge_shade(body_mask, template, s),
+        openings=_openings(trim_px, template, s),
+        phone=_clear_substrate(trim_px) if template.substrate == "clear" else None,
+    )
+
+
 def render_mockup(
     cmyk_canvas: Image.Image,
     coverage: Image.Image,
@@ -98,40 +139,29 @@ def render_mockup(
 ) -> Mockup:
     """Render the proof from the print file's pixels (``cmyk_canvas``, the whole canvas) and
     the artwork's coverage (the white mask on clear cases)."""
-    caption_px = round(height_px * _CAPTION_SHARE)
-    s = (height_px - caption_px) / (template.trim_height_mm + 2 * _MARGIN_MM)
-    size = (round((template.trim_width_mm + 2 * _MARGIN_MM) * s), height_px)
-    origin = (round(_MARGIN_MM * s), round(_MARGIN_MM * s))
-    trim_px = (round(template.trim_width_mm * s), round(template.trim_height_mm * s))
+    stage = _stage(template, height_px, output.info.description)
     trim = template.trim_box
     crop = (trim.x, trim.y, trim.right, trim.bottom)
-
     # The print, cut to the trim box and reduced in CMYK, then soft-proofed: reducing first
     # keeps the colour transform to the proof's pixel count.
-    small_cmyk = cmyk_canvas.resize(trim_px, Image.Resampling.BOX, box=crop)
+    small_cmyk = cmyk_canvas.resize(stage.trim_px, Image.Resampling.BOX, box=crop)
     printed = soft_proof(small_cmyk, output)
-    if template.substrate == "clear":
-        phone = _clear_substrate(trim_px)
-        alpha = coverage.resize(trim_px, Image.Resampling.BOX, box=crop)
-        printed = Image.composite(printed, phone, alpha)
-
-    radius = template.corner_radius_mm * s
-    case_shape = Box(0, 0, trim_px[0], trim_px[1])
-    body_mask = antialiased_mask(trim_px, [(case_shape, radius)])
-    body = _shade_edges(printed, body_mask, template, s)
-    _open_cutouts(body, template, s)
-
-    proof = Image.new("RGB", size, _BACKGROUND)
-    _cast_shadow(proof, body_mask, origin, s)
-    proof.paste(body, origin, body_mask)
-    _caption(proof, template, output, caption_px)
+    if stage.phone is not None:
+        alpha = coverage.resize(stage.trim_px, Image.Resampling.BOX, box=crop)
+        printed = Image.composite(printed, stage.phone, alpha)
+    shaded = np.asarray(printed, dtype=np.float32) * stage.shade
+    body = Image.fromarray(np.round(shaded).astype(np.uint8), "RGB").convert("RGBA")
+    body = Image.alpha_composite(body, stage.openings).convert("RGB")
+    proof = stage.background.copy()
+    proof.paste(body, stage.origin, stage.body_mask)
+    size = proof.size
     thumb_size = (max(1, round(size[0] * THUMBNAIL_HEIGHT_PX / height_px)), THUMBNAIL_HEIGHT_PX)
     return Mockup(
         image=proof,
         thumbnail=proof.resize(thumb_size, Image.Resampling.LANCZOS, reducing_gap=3.0),
-        px_per_mm=s,
-        trim_origin_px=origin,
-        trim_size_px=trim_px,
+        px_per_mm=stage.s,
+        trim_origin_px=stage.origin,
+        trim_size_px=stage.trim_px,
     )
 
 
@@ -148,12 +178,10 @@ def _clear_substrate(size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(np.round(pixels).astype(np.uint8), "RGB")
 
 
-def _shade_edges(
-    printed: Image.Image, body_mask: Image.Image, template: Template, s: float
-) -> Image.Image:
+def _edge_shade(body_mask: Image.Image, template: Template, s: float) -> np.ndarray:
     # How far inside the case each pixel is, softly: a blurred copy of the body mask is 255
     # well inside and falls off towards the edge. Pixels at full value are left untouched.
-    darkness = np.zeros((printed.height, printed.width), dtype=np.float32)
+    darkness = np.zeros((body_mask.height, body_mask.width), dtype=np.float32)
     edge = np.asarray(body_mask.filter(ImageFilter.GaussianBlur(_EDGE_SHADE_MM * s)), np.float32)
     darkness += _EDGE_SHADE_DEPTH * (1.0 - edge / 255.0)
     if template.print_mode == "wrap" and template.wrap_mm > 0:
@@ -161,16 +189,14 @@ def _shade_edges(
             body_mask.filter(ImageFilter.GaussianBlur(template.wrap_mm * s / 2)), np.float32
         )
         darkness += _WALL_SHADE_DEPTH * (1.0 - wall / 255.0)
-    factor = np.clip(1.0 - darkness, 0.0, 1.0)[..., None]
-    pixels = np.asarray(printed, dtype=np.float32) * factor
-    return Image.fromarray(np.round(pixels).astype(np.uint8), "RGB")
+    shade: np.ndarray = np.clip(1.0 - darkness, 0.0, 1.0)[..., None]
+    return shade
 
 
-def _open_cutouts(body: Image.Image, template: Template, s: float) -> None:
+def _openings(size: tuple[int, int], template: Template, s: float) -> Image.Image:
     # The case is see-through at each cutout: the phone's camera island and lenses show.
     bleed = mm_to_px(template.bleed_mm, template.print_dpi)
     to_proof = s * 25.4 / template.print_dpi  # canvas px → proof px
-    draw = ImageDraw.Draw(body)
     holes = [
         (
             cut,
@@ -179,7 +205,10 @@ def _open_cutouts(body: Image.Image, template: Template, s: float) -> None:
         )
         for cut in template.cutouts
     ]
-    body.paste(_PHONE_BODY, (0, 0), antialiased_mask(body.size, [(h, r) for _, h, r in holes]))
+    # The phone's colour everywhere, opaque only in the holes (antialiased edges blend).
+    layer = Image.new("RGBA", size, (*_PHONE_BODY, 0))
+    layer.putalpha(antialiased_mask(size, [(h, r) for _, h, r in holes]))
+    draw = ImageDraw.Draw(layer)
     for cut, hole, radius in holes:
         # The case wall round the hole: a thin darker ring.
         wall = max(1, round(0.5 * s))
@@ -191,6 +220,7 @@ def _open_cutouts(body: Image.Image, template: Template, s: float) -> None:
             glint = max(1.0, r * 0.16)
             gx, gy = cx - inner * 0.35, cy - inner * 0.35
             draw.ellipse((gx - glint, gy - glint, gx + glint, gy + glint), fill=_LENS_GLINT)
+    return layer
 
 
 def _lenses(hole: Box, round_hole: bool) -> list[tuple[float, float, float]]:
@@ -221,7 +251,7 @@ def _cast_shadow(
     proof.paste(dark, (0, 0), shadow.point(lambda v: round(v * _SHADOW_DEPTH)))
 
 
-def _caption(proof: Image.Image, template: Template, output: OutputProfile, height: int) -> None:
+def _caption(proof: Image.Image, template: Template, profile_description: str, height: int) -> None:
     text = (
         f"{template.name}"
         + (
@@ -229,7 +259,7 @@ def _caption(proof: Image.Image, template: Template, output: OutputProfile, heig
             if template.substrate == "clear"
             else "."
         )
-        + f" Soft proof of print.tif on {output.info.description}, paper white included."
+        + f" Soft proof of print.tif on {profile_description}, paper white included."
     )
     typeface = font(height * 0.22)
     margin = height * 0.3
