@@ -159,7 +159,8 @@ def _place(state: _State) -> _Updates:
     resolved = resolve_placement(
         state.request.placement, artwork.size, template.canvas_size_px, template.print_dpi
     )
-    return {"placement": resolved, "canvas": place_on_canvas(artwork.image, resolved)}
+    canvas = place_on_canvas(artwork.image, resolved, state.request.threads)
+    return {"placement": resolved, "canvas": canvas}
 
 
 def _flatten(state: _State) -> _Updates:

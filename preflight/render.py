@@ -11,6 +11,7 @@ affine transform. Geometry follows :mod:`preflight.geometry`.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ _WHITE: dict[str, int | tuple[int, ...]] = {"RGB": (255, 255, 255), "L": 255, "C
 # Lanczos with a reducing gap: Pillow first reduces by a whole factor with a box filter, then
 # resamples; beyond a gap of 3 the result is indistinguishable from pure Lanczos and far cheaper.
 _REDUCING_GAP = 3.0
+# Resampling runs in this many horizontal bands (if each gets this many rows at least).
+_BANDS = 4
+_MIN_BAND_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -66,19 +70,61 @@ _CLOCKWISE = {
 }
 
 
-def place_on_canvas(image: Image.Image, placed: ResolvedPlacement) -> PlacedCanvas:
+def place_on_canvas(
+    image: Image.Image, placed: ResolvedPlacement, threads: int = 1
+) -> PlacedCanvas:
     """Render ``image`` (a working mode) on the canvas as ``placed`` describes.
 
     ``image`` may be the artwork decoded at a reduced scale: geometry follows the artwork's
     real size (``placed.artwork_size``), pixels are sampled from whatever ``image`` holds.
+    The resampling runs in horizontal bands on ``threads`` threads (the same pixels whatever
+    the number of threads).
     """
     if image.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
         raise ValueError(f"place_on_canvas expects a working mode, got {image.mode}")
     turns, residual = _quarter_turns(placed.rotate_deg)
     work = image.transpose(_CLOCKWISE[turns]) if turns else image
-    if residual == 0.0:
-        return _place_axis_aligned(work, placed)
-    return _place_rotated(work, placed, residual)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="place-band") as pool:
+        if residual == 0.0:
+            return _place_axis_aligned(work, placed, pool)
+        return _place_rotated(work, placed, residual, pool)
+
+
+def _bands(height: int) -> list[tuple[int, int]]:
+    # A fixed number of bands, so the result never depends on how many threads ran them.
+    count = _BANDS if height >= _BANDS * _MIN_BAND_ROWS else 1
+    edges = [height * i // count for i in range(count + 1)]
+    return list(itertools.pairwise(edges))
+
+
+def _banded_resize(
+    image: Image.Image,
+    size: tuple[int, int],
+    box: tuple[float, float, float, float],
+    pool: ThreadPoolExecutor,
+) -> Image.Image:
+    """``image.resize(size, LANCZOS, box=box)``, band by band on ``pool`` (Pillow releases
+    the GIL while resampling). A band's source box is the same slice of ``box``, and the
+    filter reads past a band's edges into the image, so bands join seamlessly."""
+    width, height = size
+    left, top, right, bottom = box
+    rows_per_px = (bottom - top) / height
+
+    def band(rows: tuple[int, int]) -> Image.Image:
+        first, last = rows
+        part = (left, top + first * rows_per_px, right, top + last * rows_per_px)
+        return image.resize(
+            (width, last - first), Image.Resampling.LANCZOS, box=part, reducing_gap=_REDUCING_GAP
+        )
+
+    bands = _bands(height)
+    parts = list(pool.map(band, bands))
+    if len(parts) == 1:
+        return parts[0]
+    result = Image.new(image.mode, size)
+    for (first, _), part in zip(bands, parts, strict=True):
+        result.paste(part, (0, first))
+    return result
 
 
 def _has_alpha(mode: str) -> bool:
@@ -91,7 +137,9 @@ def _empty(mode: str, size: tuple[int, int]) -> Image.Image:
     return Image.new(mode, size, _WHITE[mode])
 
 
-def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedCanvas:
+def _place_axis_aligned(
+    work: Image.Image, placed: ResolvedPlacement, pool: ThreadPoolExecutor
+) -> PlacedCanvas:
     # Exact and cheap: resample just the source box that lands on the canvas, straight into
     # its integer pixel rectangle (Lanczos, antialiased), then paste. No affine pass at all.
     canvas_w, canvas_h = placed.canvas_size
@@ -116,9 +164,7 @@ def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedC
         min(max((x1 - left) / scale, 0.0), width) * per_x,
         min(max((y1 - top) / scale, 0.0), height) * per_y,
     )
-    region = work.resize(
-        (x1 - x0, y1 - y0), Image.Resampling.LANCZOS, box=source_box, reducing_gap=_REDUCING_GAP
-    )
+    region = _banded_resize(work, (x1 - x0, y1 - y0), source_box, pool)
     canvas.paste(region, (x0, y0))
     if _has_alpha(work.mode):
         coverage = canvas.getchannel("A")
@@ -127,7 +173,9 @@ def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedC
     return PlacedCanvas(image=canvas, coverage=coverage)
 
 
-def _place_rotated(work: Image.Image, placed: ResolvedPlacement, residual: float) -> PlacedCanvas:
+def _place_rotated(
+    work: Image.Image, placed: ResolvedPlacement, residual: float, pool: ThreadPoolExecutor
+) -> PlacedCanvas:
     turns = _quarter_turns(placed.rotate_deg)[0]
     # Resize to the target scale with an antialiasing filter first...
     target = (
@@ -135,7 +183,7 @@ def _place_rotated(work: Image.Image, placed: ResolvedPlacement, residual: float
         max(1, round(placed.artwork_size[(turns + 1) % 2] * placed.scale)),
     )
     if target != work.size:
-        work = work.resize(target, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
+        work = _banded_resize(work, target, (0.0, 0.0, float(work.width), float(work.height)), pool)
     # ...then the residual affine: canvas point → point in the turned, resized image.
     theta = math.radians(residual)
     cos_t, sin_t = math.cos(theta), math.sin(theta)
@@ -147,13 +195,27 @@ def _place_rotated(work: Image.Image, placed: ResolvedPlacement, residual: float
     coefficients = (a, b, work.width / 2 - a * cx - b * cy, d, e, work.height / 2 - d * cx - e * cy)
 
     def affine(image: Image.Image, fill: int | tuple[int, ...]) -> Image.Image:
-        return image.transform(
-            placed.canvas_size,
-            Image.Transform.AFFINE,
-            coefficients,
-            Image.Resampling.BICUBIC,
-            fillcolor=fill,
-        )
+        # Band by band: each canvas pixel's source point does not depend on the others.
+        width, height = placed.canvas_size
+        a, b, c, d, e, f = coefficients
+
+        def band(rows: tuple[int, int]) -> Image.Image:
+            first, last = rows
+            shifted = (a, b, c + b * first, d, e, f + e * first)  # canvas row y = first + y'
+            return image.transform(
+                (width, last - first),
+                Image.Transform.AFFINE,
+                shifted,
+                Image.Resampling.BICUBIC,
+                fillcolor=fill,
+            )
+
+        bands = _bands(height)
+        parts = list(pool.map(band, bands))
+        result = Image.new(image.mode, placed.canvas_size)
+        for (first, _), part in zip(bands, parts, strict=True):
+            result.paste(part, (0, first))
+        return result
 
     if _has_alpha(work.mode):
         # Pillow transforms RGBA/LA in premultiplied form, so edges blend correctly.
