@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import platform
@@ -134,7 +135,7 @@ def summary(runs: list[Run]) -> dict[str, Any]:
 
 
 def ours(data: bytes, name: str, template: Template, profiles: ProfileLibrary,
-         tables: ConversionTables, others: tuple[Template, ...],
+         tables: ConversionTables, others: tuple[Template, ...], threads: int = 2,
          ) -> Callable[[], dict[str, float]]:  # fmt: skip
     def work() -> dict[str, float]:
         request = JobRequest(
@@ -143,6 +144,7 @@ def ours(data: bytes, name: str, template: Template, profiles: ProfileLibrary,
             artwork_name=name,
             checks=CheckConfig(other_templates=others),
             limits=LoadLimits(max_file_bytes=400 * 1024 * 1024),
+            threads=threads,
         )
         result = run_job(request, profiles, tables)
         return {k: float(v) for k, v in result.report["timings_ms"].items()}
@@ -273,53 +275,51 @@ def conversion(
 
 
 def queue_throughput(jobs: int) -> dict[str, Any]:
-    """Jobs per minute through Celery on Redis with PostgreSQL records, 1 and 2 workers."""
+    """Jobs per minute through Celery on Redis with PostgreSQL records.
+
+    Scaling is measured as deployed (one worker process per core, each job on one thread):
+    1 and then 2 worker processes with ``job_threads=1``. For comparison, 1 worker process
+    whose jobs use both cores (``job_threads=2``, the latency setting).
+    """
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from api.records import Job
     from tests.live import WorkerProcess, live_service
 
     results: dict[str, Any] = {}
     data = artwork(SIZES["S"], "jpeg")
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        live_service(
-            "postgresql",
-            Path(tmp),
-            broker_url="redis://127.0.0.1:6379/14",
-            queue_name=f"bench-{os.getpid()}",
-        ) as live,
-    ):
-        client = live.client("partner", "bench")
-        artwork_id = client.post("/v1/artworks", files={"file": ("a.jpg", data)}).json()["id"]
-        for processes in (1, 2):
+    runs = (("1_worker", 1, 1), ("2_worker", 2, 1), ("1_worker_2_threads", 1, 2))
+    serials = itertools.count()
+    for label, processes, threads in runs:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            live_service(
+                "postgresql",
+                Path(tmp),
+                broker_url="redis://127.0.0.1:6379/14",
+                queue_name=f"bench-{os.getpid()}-{label}",
+                job_threads=threads,
+                tables_dir=TABLES_DIR,
+            ) as live,
+        ):
+            client = live.client("partner", "bench")
+            upload = client.post("/v1/artworks", files={"file": ("a.jpg", data)})
+            artwork_id = upload.json()["id"]
             workers = [
-                WorkerProcess(live.settings, Path(tmp) / f"w{processes}-{i}.log", 1).start()
+                WorkerProcess(live.settings, Path(tmp) / f"w{i}.log", 1).start()
                 for i in range(processes)
             ]
-            time.sleep(4)
+            # Warm up: every worker process has loaded its libraries and mapped the table.
+            warm = [_submit(client, artwork_id, next(serials)) for _ in range(2 * processes)]
+            _wait_done(live, Job, warm)
             started = time.monotonic()
-            ids = [
-                client.post(
-                    "/v1/jobs",
-                    json={"artwork_id": artwork_id, "template_id": "iphone-15",
-                          "placement": {"scale": 1 + (processes * 1000 + i) / 1e5}},
-                ).json()["id"]
-                for i in range(jobs)
-            ]  # fmt: skip
-            while True:
-                with live.db.session() as session:
-                    done = sum(
-                        1
-                        for (status,) in session.query(Job.status).filter(Job.id.in_(ids))
-                        if status in ("done", "failed")
-                    )
-                if done == jobs:
-                    break
-                time.sleep(0.2)
+            ids = [_submit(client, artwork_id, next(serials)) for _ in range(jobs)]
+            _wait_done(live, Job, ids)
             elapsed = time.monotonic() - started
             for worker in workers:
                 worker.stop()
-            results[f"{processes}_worker"] = {
+            results[label] = {
+                "processes": processes,
+                "job_threads": threads,
                 "jobs": jobs,
                 "seconds": round(elapsed, 1),
                 "jobs_per_minute": round(jobs / elapsed * 60, 1),
@@ -328,6 +328,26 @@ def queue_throughput(jobs: int) -> dict[str, Any]:
         results["2_worker"]["jobs_per_minute"] / results["1_worker"]["jobs_per_minute"], 2
     )
     return results
+
+
+def _submit(client: Any, artwork_id: str, serial: int) -> str:
+    # A distinct scale per job, so that no two jobs are the same request.
+    scale = 1 + serial / 1e5
+    answer = client.post(
+        "/v1/jobs",
+        json={"artwork_id": artwork_id, "template_id": "iphone-15",
+              "placement": {"scale": scale}},
+    )  # fmt: skip
+    return str(answer.json()["id"])
+
+
+def _wait_done(live: Any, job: Any, ids: list[str]) -> None:
+    while True:
+        with live.db.session() as session:
+            statuses = [status for (status,) in session.query(job.status).filter(job.id.in_(ids))]
+        if sum(1 for status in statuses if status in ("done", "failed")) == len(ids):
+            return
+        time.sleep(0.2)
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -367,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
                     others = tuple(t for t in catalog if t.id != template_id)
                     pipelines: dict[str, Callable[[], Any]] = {
                         "ours": ours(data, path.name, template, profiles, tables, others),
+                        # The same job on one thread: what a worker process per core runs.
+                        "ours_1_thread": ours(
+                            data, path.name, template, profiles, tables, others, threads=1
+                        ),
                         "pillow": pillow(data, template, output_icc),
                         "floor": floor(data, template, output_icc),
                     }
@@ -394,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     queue = None
     if not args.no_queue:
         try:
-            queue = queue_throughput(12 if args.quick else 24)
+            queue = queue_throughput(16 if args.quick else 40)
         except Exception as exc:  # no Redis or PostgreSQL here: say so, do not fail the run
             queue = {"skipped": f"{type(exc).__name__}: {exc}"}
     report = {
@@ -414,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _line(row: dict[str, Any]) -> str:
     parts = [f"{row['input']:<22} {row['template']:<10}"]
-    for name in ("ours", "pillow", "imagemagick", "floor"):
+    for name in ("ours", "ours_1_thread", "pillow", "imagemagick", "floor"):
         if name in row:
             parts.append(f"{name} {row[name]['median_s'] * 1000:7.0f} ms")
     parts.append(f"peak {row['ours']['peak_mb']:.0f} MB")
@@ -454,8 +478,8 @@ def targets(rows: list[dict[str, Any]], conversions: list[dict[str, Any]],
 
 def print_report(report: dict[str, Any]) -> None:
     print("\nfull job vs baselines (medians; ratios = baseline time / our time)")
-    print(f"{'input':<22} {'template':<10} {'ours ms':>8} {'spread':>13} {'pillow':>7} "
-          f"{'magick':>7} {'floor':>7} {'peak MB':>8} {'limit MB':>8}")  # fmt: skip
+    print(f"{'input':<22} {'template':<10} {'ours ms':>8} {'spread':>13} {'1 thread':>8} "
+          f"{'pillow':>7} {'magick':>7} {'floor':>7} {'peak MB':>8} {'limit MB':>8}")  # fmt: skip
     for row in report["rows"]:
         ours_row = row["ours"]
         magick = (f"{row['imagemagick']['median_s'] / ours_row['median_s']:6.2f}x"
@@ -463,6 +487,7 @@ def print_report(report: dict[str, Any]) -> None:
         print(
             f"{row['input']:<22} {row['template']:<10} {ours_row['median_s'] * 1000:8.0f} "
             f"{ours_row['min_s'] * 1000:6.0f}-{ours_row['max_s'] * 1000:<6.0f} "
+            f"{row['ours_1_thread']['median_s'] * 1000:8.0f} "
             f"{row['pillow']['median_s'] / ours_row['median_s']:6.2f}x {magick} "
             f"{ours_row['median_s'] / row['floor']['median_s']:6.2f}x "
             f"{ours_row['peak_mb']:8.0f} {2 * row['decoded_mb'] + 150:8.0f}"
