@@ -37,8 +37,12 @@ _PHOTOMETRIC = {"L": 1, "CMYK": 5}  # min-is-black grey; separated (CMYK)
 _STRIP_BYTES = 512 * 1024  # uncompressed bytes per strip: enough strips to share out
 
 
-def _strip(pixels: np.ndarray, top: int, rows: int) -> bytes:
-    block = pixels[top : top + rows]
+def _strip(image: Image.Image, top: int, rows: int) -> bytes:
+    # One strip's pixels at a time: no copy of the whole image is ever made.
+    width = image.width
+    bottom = min(image.height, top + rows)
+    raw = image.crop((0, top, width, bottom)).tobytes()
+    block = np.frombuffer(raw, dtype=np.uint8).reshape(bottom - top, width, -1)
     # Horizontal predictor: each sample minus the same channel's sample one pixel to the
     # left (modulo 256), row by row.
     difference = block.copy()
@@ -67,14 +71,13 @@ def encode_tiff(image: Image.Image, dpi: int, icc_profile: bytes | None, threads
     if width < 1 or height < 1:
         raise ValueError("a TIFF needs at least one pixel")
     samples = len(image.getbands())
-    pixels = np.asarray(image)
     rows_per_strip = max(1, min(height, _STRIP_BYTES // (width * samples)))
     tops = range(0, height, rows_per_strip)
     if threads > 1 and len(tops) > 1:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tiff-strip") as pool:
-            strips = list(pool.map(lambda top: _strip(pixels, top, rows_per_strip), tops))
+            strips = list(pool.map(lambda top: _strip(image, top, rows_per_strip), tops))
     else:
-        strips = [_strip(pixels, top, rows_per_strip) for top in tops]
+        strips = [_strip(image, top, rows_per_strip) for top in tops]
 
     # Layout: header, IFD, the IFD's out-of-line values, then the strips.
     entries: list[tuple[int, int, int, bytes]] = []  # tag, type, count, packed value
