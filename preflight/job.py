@@ -87,6 +87,23 @@ class JobRequest:
 
 
 @dataclass(frozen=True)
+class _Output:
+    """An output file and its SHA-256, hashed by the step that made it (off the critical
+    path: a print file is 10–30 MB)."""
+
+    data: bytes
+    sha256: str
+
+    @classmethod
+    def of(cls, data: bytes) -> _Output:
+        return cls(data, hashlib.sha256(data).hexdigest())
+
+
+def _outputs(files: dict[str, bytes]) -> dict[str, _Output]:
+    return {name: _Output.of(data) for name, data in files.items()}
+
+
+@dataclass(frozen=True)
 class _State:
     request: JobRequest
     output_profile: OutputProfile
@@ -99,13 +116,13 @@ class _State:
     findings: tuple[Finding, ...] = ()
     placed: PlacedArtwork | None = None
     cmyk: Image.Image | None = None
-    files: dict[str, bytes] = field(default_factory=dict)  # the print file (and white mask)
+    files: dict[str, _Output] = field(default_factory=dict)  # the print file (and white mask)
     # Pictures by file name, their encoded files, and their facts for the report.
     proof_pictures: dict[str, Image.Image] = field(default_factory=dict)
-    proof_files: dict[str, bytes] = field(default_factory=dict)
+    proof_files: dict[str, _Output] = field(default_factory=dict)
     proof_facts: dict[str, Any] | None = None
     annotated_pictures: dict[str, Image.Image] = field(default_factory=dict)
-    annotated_files: dict[str, bytes] = field(default_factory=dict)
+    annotated_files: dict[str, _Output] = field(default_factory=dict)
     annotated_facts: dict[str, Any] = field(default_factory=dict)
 
 
@@ -217,7 +234,7 @@ def _encode(state: _State) -> _Updates:
     if template.substrate == "clear":
         coverage = _need(state.canvas, "the placed canvas").coverage
         files[WHITE_MASK_FILE] = encode_white_mask_tiff(coverage, template.print_dpi)
-    return {"files": files}
+    return {"files": _outputs(files)}
 
 
 def _proof(state: _State) -> _Updates:
@@ -233,7 +250,7 @@ def _proof(state: _State) -> _Updates:
 
 
 def _encode_proof(state: _State) -> _Updates:
-    return {"proof_files": encode_pictures(state.proof_pictures)}
+    return {"proof_files": _outputs(encode_pictures(state.proof_pictures))}
 
 
 def _annotate(state: _State) -> _Updates:
@@ -258,7 +275,7 @@ def _annotate(state: _State) -> _Updates:
 
 
 def _encode_annotated(state: _State) -> _Updates:
-    return {"annotated_files": encode_pictures(state.annotated_pictures)}
+    return {"annotated_files": _outputs(encode_pictures(state.annotated_pictures))}
 
 
 @dataclass(frozen=True)
@@ -354,12 +371,15 @@ def run_job(
         # the deadline they are left to finish on their own (a thread cannot be stopped).
         pool.shutdown(wait=not late, cancel_futures=True)
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-    files = {**state.files, **state.proof_files, **state.annotated_files}
-    return JobResult(report=_report(state, timings, files), files=files)
+    outputs = {**state.files, **state.proof_files, **state.annotated_files}
+    return JobResult(
+        report=_report(state, timings, outputs),
+        files={name: output.data for name, output in outputs.items()},
+    )
 
 
 def _report(
-    state: _State, timings: dict[str, float], files: dict[str, bytes]
+    state: _State, timings: dict[str, float], outputs: dict[str, _Output]
 ) -> dict[str, Any]:
     template = state.request.template
     artwork = _need(state.artwork, "the artwork")
@@ -396,8 +416,8 @@ def _report(
             **state.annotated_facts,
         },
         "outputs": {
-            name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            for name, data in files.items()
+            name: {"bytes": len(output.data), "sha256": output.sha256}
+            for name, output in outputs.items()
         },
         "timings_ms": timings,
     }
