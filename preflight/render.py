@@ -102,28 +102,29 @@ def _banded_resize(
     size: tuple[int, int],
     box: tuple[float, float, float, float],
     pool: ThreadPoolExecutor,
+    into: Image.Image | None = None,
+    at: tuple[int, int] = (0, 0),
 ) -> Image.Image:
     """``image.resize(size, LANCZOS, box=box)``, band by band on ``pool`` (Pillow releases
     the GIL while resampling). A band's source box is the same slice of ``box``, and the
-    filter reads past a band's edges into the image, so bands join seamlessly."""
+    filter reads past a band's edges into the image, so bands join seamlessly. Each band is
+    pasted into ``into`` at ``at`` as it comes (a new image when ``into`` is None), so no
+    second full-size copy is ever held."""
     width, height = size
     left, top, right, bottom = box
     rows_per_px = (bottom - top) / height
+    result = Image.new(image.mode, size) if into is None else into
 
-    def band(rows: tuple[int, int]) -> Image.Image:
+    def band(rows: tuple[int, int]) -> None:
         first, last = rows
         part = (left, top + first * rows_per_px, right, top + last * rows_per_px)
-        return image.resize(
+        resized = image.resize(
             (width, last - first), Image.Resampling.LANCZOS, box=part, reducing_gap=_REDUCING_GAP
         )
+        result.paste(resized, (at[0], at[1] + first))  # bands do not overlap
 
-    bands = _bands(height)
-    parts = list(pool.map(band, bands))
-    if len(parts) == 1:
-        return parts[0]
-    result = Image.new(image.mode, size)
-    for (first, _), part in zip(bands, parts, strict=True):
-        result.paste(part, (0, first))
+    for _ in pool.map(band, _bands(height)):
+        pass
     return result
 
 
@@ -164,8 +165,7 @@ def _place_axis_aligned(
         min(max((x1 - left) / scale, 0.0), width) * per_x,
         min(max((y1 - top) / scale, 0.0), height) * per_y,
     )
-    region = _banded_resize(work, (x1 - x0, y1 - y0), source_box, pool)
-    canvas.paste(region, (x0, y0))
+    _banded_resize(work, (x1 - x0, y1 - y0), source_box, pool, into=canvas, at=(x0, y0))
     if _has_alpha(work.mode):
         coverage = canvas.getchannel("A")
     else:
