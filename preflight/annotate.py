@@ -85,11 +85,13 @@ class Annotated:
 
 
 def reduce_canvas(display: Image.Image, height_px: int = ANNOTATED_HEIGHT_PX) -> Image.Image:
-    """The canvas (RGB or L) reduced to ``height_px`` tall, once for both pictures. A box
-    filter: each picture pixel is the mean of the canvas pixels it covers (no ringing)."""
+    """The canvas (RGB, L or CMYK) reduced to ``height_px`` tall, once for both pictures. A
+    box filter: each picture pixel is the mean of the canvas pixels it covers (no ringing).
+    Reduced first, converted after: the full canvas is never copied."""
     scale = height_px / display.height
     size = (round(display.width * scale), height_px)
-    return display.convert("RGB").resize(size, Image.Resampling.BOX)
+    reduced = display.resize(size, Image.Resampling.BOX)
+    return reduced if reduced.mode in ("RGB", "CMYK") else reduced.convert("RGB")
 
 
 def _scale_of(picture: Image.Image, template: Template) -> float:

@@ -39,7 +39,13 @@ from preflight.content import ContentAnalysis, analyse_content
 from preflight.errors import DeadlineExceeded
 from preflight.findings import Finding, verdict
 from preflight.geometry import Placement, ResolvedPlacement, resolve_placement
-from preflight.loading import Artwork, LoadLimits, load_artwork, load_artwork_bytes
+from preflight.loading import (
+    Artwork,
+    ArtworkFacts,
+    LoadLimits,
+    load_artwork,
+    load_artwork_bytes,
+)
 from preflight.proof import render_mockup
 from preflight.render import (
     PlacedCanvas,
@@ -108,7 +114,10 @@ class _State:
     request: JobRequest
     output_profile: OutputProfile
     tables: ConversionTables | None = None
+    # The decoded artwork lives until it is placed; its facts and profile for the whole job.
     artwork: Artwork | None = None
+    facts: ArtworkFacts | None = None
+    source_icc: bytes | None = None
     placement: ResolvedPlacement | None = None
     canvas: PlacedCanvas | None = None
     flat: Image.Image | None = None
@@ -167,7 +176,7 @@ def _load(state: _State) -> _Updates:
     else:
         data = _need(request.artwork_bytes, "artwork bytes")
         artwork = load_artwork_bytes(data, request.artwork_name, request.limits, needed_size)
-    return {"artwork": artwork}
+    return {"artwork": artwork, "facts": artwork.facts, "source_icc": artwork.icc_profile}
 
 
 def _place(state: _State) -> _Updates:
@@ -177,7 +186,8 @@ def _place(state: _State) -> _Updates:
         state.request.placement, artwork.size, template.canvas_size_px, template.print_dpi
     )
     canvas = place_on_canvas(artwork.image, resolved, state.request.threads)
-    return {"placement": resolved, "canvas": canvas}
+    # The decoded pixels are not needed once placed: dropped (up to hundreds of MB).
+    return {"placement": resolved, "canvas": canvas, "artwork": None}
 
 
 def _flatten(state: _State) -> _Updates:
@@ -190,18 +200,17 @@ def _analyse(state: _State) -> _Updates:
 
 
 def _check(state: _State) -> _Updates:
-    artwork = _need(state.artwork, "the artwork")
     canvas = _need(state.canvas, "the placed canvas")
     placed = PlacedArtwork(
-        facts=artwork.facts,
-        image=artwork.image,
+        facts=_need(state.facts, "the artwork's facts"),
+        image=canvas.image,
         canvas=canvas.image,
         coverage=canvas.coverage,
         flat=_need(state.flat, "the flattened canvas"),
         cmyk=_need(state.cmyk, "the CMYK image"),
         dpi=state.request.template.print_dpi,
         content=_need(state.content, "the content analysis"),
-        source_icc=artwork.icc_profile,
+        source_icc=state.source_icc,
         output=state.output_profile,
         color=state.request.color,
     )
@@ -213,10 +222,9 @@ def _check(state: _State) -> _Updates:
 
 
 def _convert(state: _State) -> _Updates:
-    artwork = _need(state.artwork, "the artwork")
     cmyk = convert_to_output(
         _need(state.flat, "the flattened canvas"),
-        artwork.icc_profile,
+        state.source_icc,
         state.output_profile,
         state.request.color,
         state.tables,
@@ -250,21 +258,20 @@ def _proof(state: _State) -> _Updates:
 
 
 def _encode_proof(state: _State) -> _Updates:
-    return {"proof_files": _outputs(encode_pictures(state.proof_pictures))}
+    # The pictures are dropped once encoded: a job holds what it still needs, nothing more.
+    return {"proof_files": _outputs(encode_pictures(state.proof_pictures)), "proof_pictures": {}}
 
 
 def _annotate(state: _State) -> _Updates:
     if not state.request.pictures:
         return {}
     flat = _need(state.flat, "the flattened canvas")
-    # CMYK artwork is shown as it prints; RGB and grey artwork as supplied.
-    display = (
-        soft_proof(_need(state.cmyk, "the CMYK image"), state.output_profile)
-        if flat.mode == "CMYK"
-        else flat
-    )
+    # CMYK artwork is shown as it prints (soft-proofed once reduced); RGB and grey artwork as
+    # supplied.
+    reduced = reduce_canvas(_need(state.cmyk, "the CMYK image") if flat.mode == "CMYK" else flat)
+    if reduced.mode == "CMYK":
+        reduced = soft_proof(reduced, state.output_profile)
     template = state.request.template
-    reduced = reduce_canvas(display)
     overlay = render_overlay(reduced, template, list(state.findings))
     placed = _need(state.placed, "the checked artwork")
     shift_map = render_color_shift_map(reduced, template, placed.color_shift())
@@ -275,7 +282,8 @@ def _annotate(state: _State) -> _Updates:
 
 
 def _encode_annotated(state: _State) -> _Updates:
-    return {"annotated_files": _outputs(encode_pictures(state.annotated_pictures))}
+    files = _outputs(encode_pictures(state.annotated_pictures))
+    return {"annotated_files": files, "annotated_pictures": {}}
 
 
 @dataclass(frozen=True)
@@ -382,7 +390,7 @@ def _report(
     state: _State, timings: dict[str, float], outputs: dict[str, _Output]
 ) -> dict[str, Any]:
     template = state.request.template
-    artwork = _need(state.artwork, "the artwork")
+    facts = _need(state.facts, "the artwork's facts")
     placement = _need(state.placement, "the placement")
     findings = list(state.findings)
     shift = state.placed.color_shift() if state.placed is not None else None
@@ -401,12 +409,12 @@ def _report(
             "trim_mm": {"width": template.trim_width_mm, "height": template.trim_height_mm},
             "bleed_mm": template.bleed_mm,
         },
-        "artwork": artwork.facts.to_dict(),
+        "artwork": facts.to_dict(),
         "placement": placement.to_dict(),
         "color": {
             **state.request.color.to_dict(),
             "output_profile_description": state.output_profile.info.description,
-            "source_profile": artwork.facts.profile_source,
+            "source_profile": facts.profile_source,
         },
         "findings": [f.to_dict() for f in findings],
         "content": state.content.to_dict() if state.content else None,
