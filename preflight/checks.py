@@ -101,6 +101,12 @@ class PlacedArtwork:
             )
         return self._memo["color_shift"]  # type: ignore[return-value]
 
+    def coverage_array(self) -> np.ndarray:
+        """The coverage as a (read-only) array, read once for the checks that need it."""
+        if "coverage" not in self._memo:
+            self._memo["coverage"] = np.asarray(self.coverage)
+        return self._memo["coverage"]  # type: ignore[return-value]
+
 
 CheckFunction = Callable[
     [PlacedArtwork, Template, ResolvedPlacement, CheckConfig], Iterable[Finding]
@@ -264,33 +270,38 @@ def check_bleed_not_covered(
 ) -> Iterable[Finding]:
     if template.substrate != "opaque":
         return  # on a clear case, uncovered area is meant to stay clear
-    covered = np.asarray(artwork.coverage) >= 128
+    coverage = artwork.coverage_array()
+    if coverage.min() >= 128:
+        return  # the usual case, told by one pass over the 8-bit plane
+    covered = coverage >= 128
     tolerance_px = max(1, round(mm_to_px(cfg.bleed_tolerance_mm, template.print_dpi)))
-    uncovered = ~covered
-    if not uncovered.any():
-        return
-    height, width = uncovered.shape
+    height, width = covered.shape
     # Side gaps are measured along the middle half of each side, so a tilted artwork's corner
     # wedges (which reach far along the edge) are reported as corners, not as a side "80 mm"
     # deep; a partner fixes the two differently (move/enlarge vs. straighten/enlarge).
-    middle_rows = uncovered[height // 4 : height - height // 4]
-    middle_cols = uncovered[:, width // 4 : width - width // 4]
+    middle_rows = covered[height // 4 : height - height // 4]
+    middle_cols = covered[:, width // 4 : width - width // 4]
     depth_px = {
-        "left": _gap_depth(middle_rows),
-        "right": _gap_depth(middle_rows[:, ::-1]),
-        "top": _gap_depth(middle_cols.T),
-        "bottom": _gap_depth(middle_cols.T[:, ::-1]),
+        "left": _gap_depth(middle_rows.T),
+        "right": _gap_depth(middle_rows.T[::-1]),
+        "top": _gap_depth(middle_cols),
+        "bottom": _gap_depth(middle_cols[::-1]),
     }
     sides = {side: d for side, d in depth_px.items() if d > tolerance_px}
     corner_h, corner_w = height // 4, width // 4
     corner_boxes = {
-        "top-left": uncovered[:corner_h, :corner_w],
-        "top-right": uncovered[:corner_h, width - corner_w :],
-        "bottom-left": uncovered[height - corner_h :, :corner_w],
-        "bottom-right": uncovered[height - corner_h :, width - corner_w :],
+        "top-left": covered[:corner_h, :corner_w],
+        "top-right": covered[:corner_h, width - corner_w :],
+        "bottom-left": covered[height - corner_h :, :corner_w],
+        "bottom-right": covered[height - corner_h :, width - corner_w :],
     }
-    corners = [name for name, box in corner_boxes.items() if box.sum() > tolerance_px**2]
-    if not sides and not corners and uncovered.sum() <= tolerance_px**2:
+    corners = [
+        name
+        for name, box in corner_boxes.items()
+        if box.size - np.count_nonzero(box) > tolerance_px**2
+    ]
+    uncovered_px = covered.size - np.count_nonzero(covered)
+    if not sides and not corners and uncovered_px <= tolerance_px**2:
         return
     dpi = template.print_dpi
     sides_mm = {side: round(px_to_mm(d, dpi), 1) for side, d in sides.items()}
@@ -301,7 +312,7 @@ def check_bleed_not_covered(
         )
         or "holes inside the artwork"
     )
-    share = float(uncovered.mean())
+    share = uncovered_px / covered.size
     yield Finding(
         code="bleed-not-covered",
         severity=Severity.ERROR,
@@ -317,19 +328,35 @@ def check_bleed_not_covered(
             "uncovered_share": round(share, 4),
         },
         threshold={"bleed_mm": template.bleed_mm, "tolerance_mm": cfg.bleed_tolerance_mm},
-        region=_region(_mask_box(uncovered), template),
+        region=_region(
+            _rows_cols_box(~np.all(covered, axis=1), ~np.all(covered, axis=0)), template
+        ),
     )
 
 
-def _gap_depth(uncovered: np.ndarray) -> int:
-    """How far a gap reaches in from column 0: the largest number of uncovered pixels before
-    the first covered one, over the rows that hold any artwork (rows with none belong to the
-    gap of a perpendicular side). With no artwork at all, the gap is the whole width."""
-    covered = ~uncovered
-    rows_with_art = covered.any(axis=1)
-    if not rows_with_art.any():
-        return int(uncovered.shape[1])
-    return int(covered[rows_with_art].argmax(axis=1).max())
+_GAP_BLOCK_ROWS = 32
+
+
+def _gap_depth(covered: np.ndarray) -> int:
+    """How far a gap reaches in from row 0: the largest number of uncovered pixels above the
+    first covered one, over the columns that hold any artwork (columns with none belong to
+    the gap of a perpendicular side). With no artwork at all, the gap is the whole height.
+
+    Scanned a block of rows at a time and stopped once every such column has met artwork: a
+    gap is a few rows deep, and this also works on transposed and reversed views (left,
+    right, bottom) without copying them.
+    """
+    missing = covered.any(axis=0)  # columns with artwork that no scanned row has reached
+    if not missing.any():
+        return int(covered.shape[0])
+    for start in range(0, covered.shape[0], _GAP_BLOCK_ROWS):
+        block = covered[start : start + _GAP_BLOCK_ROWS]
+        reached = block.any(axis=0) & missing
+        missing &= ~reached
+        if not missing.any():
+            # The deepest gap ends in this block, in a column first reached here.
+            return start + int(block[:, reached].argmax(axis=0).max())
+    raise AssertionError("unreachable: every column with artwork has a covered pixel")
 
 
 def check_transparency_in_print(
@@ -337,11 +364,13 @@ def check_transparency_in_print(
 ) -> Iterable[Finding]:
     if template.substrate != "opaque" or not artwork.facts.has_alpha:
         return
-    alpha = np.asarray(artwork.coverage)
+    alpha = artwork.coverage_array()
     trim = template.trim_box
     inside = alpha[round(trim.y) : round(trim.bottom), round(trim.x) : round(trim.right)]
-    partial = (inside > 12) & (inside < 243)  # 5–95 % opacity
-    share = float(partial.mean())
+    # 5–95 % opacity (13 ≤ alpha ≤ 242) in one comparison: subtracting 13 in uint8 wraps
+    # alpha below 13 round to 243–255, so exactly the wanted values land below 230.
+    partial = np.subtract(inside, 13, dtype=np.uint8) < 230
+    share = np.count_nonzero(partial) / partial.size
     if share < cfg.transparency_min_share:
         return
     box = _mask_box(partial)
@@ -360,27 +389,34 @@ def check_transparency_in_print(
     )
 
 
-_INK_STRIP_ROWS = 256  # the sum is taken strip by strip: bounded memory on any canvas
+_INK_STRIP_ROWS = 64  # the sum is taken strip by strip: bounded memory, in cache on any canvas
 
 
 def check_ink_limit(
     artwork: PlacedArtwork, template: Template, placement: ResolvedPlacement, cfg: CheckConfig
 ) -> Iterable[Finding]:
-    separations = np.asarray(artwork.cmyk)
+    cmyk = artwork.cmyk
     limit_units = int(cfg.ink_limit_percent * 255 / 100)
-    height, width = separations.shape[:2]
+    width, height = cmyk.size
     over_count, max_units = 0, 0
     over_rows = np.zeros(height, dtype=bool)
     over_cols = np.zeros(width, dtype=bool)
+    ink_units = np.empty(_INK_STRIP_ROWS * width, dtype=np.uint32)
+    scratch = np.empty(_INK_STRIP_ROWS * width, dtype=np.uint32)
     for top in range(0, height, _INK_STRIP_ROWS):
-        ink_units = _total_ink_units(separations[top : top + _INK_STRIP_ROWS])
-        over = ink_units > limit_units
-        max_units = max(max_units, int(ink_units.max()))
-        count = int(np.count_nonzero(over))
-        if count:
-            over_count += count
-            over_rows[top : top + _INK_STRIP_ROWS] = over.any(axis=1)
-            over_cols |= over.any(axis=0)
+        # Each strip's pixels are read from the image as they are needed (four bytes, one
+        # uint32, per pixel): copying the whole canvas out first would cost more than the sum.
+        bottom = min(height, top + _INK_STRIP_ROWS)
+        packed = np.frombuffer(cmyk.crop((0, top, width, bottom)).tobytes(), dtype=np.uint32)
+        total = _total_ink_units(packed, ink_units[: len(packed)], scratch[: len(packed)])
+        strip_max = int(total.max())
+        max_units = max(max_units, strip_max)
+        if strip_max <= limit_units:
+            continue  # most strips: nothing over the limit, no need to look further
+        over = total.reshape(bottom - top, width) > limit_units
+        over_count += int(np.count_nonzero(over))
+        over_rows[top:bottom] = over.any(axis=1)
+        over_cols |= over.any(axis=0)
     share = over_count / (height * width)
     if over_count == 0 or share < cfg.ink_limit_min_share:
         return
@@ -400,16 +436,23 @@ def check_ink_limit(
     )
 
 
-def _total_ink_units(separations: np.ndarray) -> np.ndarray:
-    """C+M+Y+K per pixel in 8-bit units (255 = 100 %), from an H×W×4 uint8 array.
+def _total_ink_units(packed: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """C+M+Y+K per pixel in 8-bit units (255 = 100 %), from CMYK pixels packed one per uint32;
+    written into ``out`` (``scratch`` is overwritten).
 
-    Each pixel's four bytes are read as one uint32 and summed with masks: NumPy's reduction
-    over a length-4 last axis is several times slower, and on a tablet canvas it would cost
-    more than the colour conversion that made the separations.
+    The sum is taken with masks on the packed words: NumPy's reduction over a length-4 last
+    axis is several times slower, and on a tablet canvas it would cost more than the colour
+    conversion that made the separations. Done in place: no temporaries per strip.
     """
-    packed = np.ascontiguousarray(separations).view(np.uint32)[..., 0]
-    pairs = (packed & 0x00FF00FF) + ((packed >> 8) & 0x00FF00FF)  # two 16-bit lanes, ≤ 510
-    return (pairs & 0xFFFF) + (pairs >> 16)
+    np.bitwise_and(packed, 0x00FF00FF, out=out)
+    np.right_shift(packed, 8, out=scratch)
+    scratch &= 0x00FF00FF
+    out += scratch  # two 16-bit lanes: C+M (low) and Y+K (high), each ≤ 510
+    # Multiplying by 0x10001 adds the low lane into the high one (the overflow past 32 bits
+    # drops the high lane's own copy); the high half is then C+M+Y+K, at most 1020.
+    out *= 0x10001
+    out >>= 16
+    return out
 
 
 def check_orientation(
@@ -522,14 +565,16 @@ def check_content_in_cutout(
     zones = cutout_zone_masks(template)
     for index, zone in enumerate(zones):
         hits = []
+        zone_area = 0  # counted when first needed: most jobs have no object near a camera
         for obj in artwork.content.objects:
             rows, cols = _box_slices(obj.box, zone.shape)
             box_area = (rows.stop - rows.start) * (cols.stop - cols.start)
             sub = zone[rows, cols]
-            inside = int(sub.sum()) if box_area else 0
+            inside = np.count_nonzero(sub) if box_area else 0
             if inside == 0:
                 continue
-            overlap = inside / min(box_area, int(zone.sum()))
+            zone_area = zone_area or int(np.count_nonzero(zone))
+            overlap = inside / min(box_area, zone_area)
             if overlap < cfg.cutout_min_overlap:
                 continue
             hit_rows = np.flatnonzero(sub.any(axis=1))

@@ -16,6 +16,7 @@ colour-shift map all read the same measurement.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -139,6 +140,171 @@ _SOURCE_BLACK: dict[str, int | tuple[int, ...]] = {
 }
 
 
+@lru_cache(maxsize=32)
+def _black_points(
+    mode: str, source_icc: bytes | None, output: OutputProfile, settings: ColorSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """The darkest colour of the artwork's space (Lab), and that colour as the conversion
+    really prints it: the black point the print can reach (BPC or not, whatever the job's
+    settings). Three colour conversions of one pixel, the same for every job with these
+    profiles: cached."""
+    source_black = Image.new(mode, (1, 1), _SOURCE_BLACK[mode])
+    press_black = print_to_lab(
+        convert_to_output(source_black, source_icc, output, settings), output
+    )
+    blacks = source_to_lab(source_black, source_icc)[0, 0], press_black[0, 0]
+    for black in blacks:
+        black.setflags(write=False)  # shared by every job that hits the cache
+    return blacks
+
+
+# LittleCMS's 8-bit Lab as preflight.color reads it: L* in 256 steps of 100/255, a* and b*
+# whole numbers from -128 to 127.
+_LAB8_L = (np.arange(256, dtype=np.uint8) * (100.0 / 255.0)).astype(np.float32)
+_LAB8_AB = np.arange(-128, 128, dtype=np.float32)
+# A table costs about what mapping 130 000 colours directly does: built for photos only
+# (flat artwork has a few hundred colours), then kept for the profiles' later jobs.
+_TABLE_MIN_COLOURS = 1 << 15
+
+
+@dataclass(frozen=True)
+class _BlackPointTable:
+    """:func:`_map_black_point` worked out once for every 8-bit Lab colour.
+
+    XYZ is scaled channel by channel, so the mapped L* depends on L* alone, a* on (L*, a*)
+    and b* on (L*, b*): two sweeps of 256 × 256 colours give every one of the 2^24, each by
+    the very same arithmetic as mapping it directly. Where lab2xyz would clip Z (it warns),
+    b* is not tabulated; such colours are mapped directly.
+    """
+
+    lightness: np.ndarray  # (256,) float64, by L* code
+    a: np.ndarray  # (256, 256) float64, by L* code and a* + 128
+    b: np.ndarray  # (256, 256) float64, by L* code and b* + 128
+    b_tabulated: np.ndarray  # (256, 256) bool
+
+    def map(self, lab: np.ndarray) -> np.ndarray | None:
+        """The mapped colours, or None when some colour is not in the table (Lab that is not
+        8-bit, or beyond the Z clip)."""
+        flat = lab.reshape(-1, 3)
+        if not np.isfinite(flat).all():
+            return None
+        lightness = np.clip(np.rint(flat[:, 0] * 2.55), 0, 255).astype(np.intp)
+        a = np.clip(flat[:, 1] + 128, 0, 255).astype(np.intp)
+        b = np.clip(flat[:, 2] + 128, 0, 255).astype(np.intp)
+        exact = (
+            np.array_equal(_LAB8_L[lightness], flat[:, 0])
+            and np.array_equal(_LAB8_AB[a], flat[:, 1])
+            and np.array_equal(_LAB8_AB[b], flat[:, 2])
+        )
+        if not exact or not self.b_tabulated[lightness, b].all():
+            return None
+        mapped = np.empty(flat.shape, dtype=np.float64)
+        mapped[:, 0] = self.lightness[lightness]
+        mapped[:, 1] = self.a[lightness, a]
+        mapped[:, 2] = self.b[lightness, b]
+        return mapped.reshape(lab.shape)
+
+
+@lru_cache(maxsize=8)
+def _black_point_table(
+    mode: str, source_icc: bytes | None, output: OutputProfile, settings: ColorSettings
+) -> _BlackPointTable:
+    source_black, press_black = _black_points(mode, source_icc, output, settings)
+    lightness = np.repeat(_LAB8_L, 256)
+    other = np.tile(_LAB8_AB, 256)
+    zero = np.zeros_like(lightness)
+    # Z = (L* + 16) / 116 - b* / 200, as lab2xyz computes it; only Z > 0 is tabulated.
+    b_tabulated = (lightness.astype(np.float64) + 16.0) / 116.0 - (
+        other.astype(np.float64) / 200.0
+    ) > 0
+    with_a = _map_black_point(
+        np.stack([lightness, other, zero], axis=-1), source_black, press_black
+    )
+    with_b = _map_black_point(
+        np.stack([lightness, zero, np.where(b_tabulated, other, 0)], axis=-1),
+        source_black,
+        press_black,
+    )
+    table = _BlackPointTable(
+        lightness=with_a[::256, 0].copy(),
+        a=with_a[:, 1].reshape(256, 256).copy(),
+        b=with_b[:, 2].reshape(256, 256).copy(),
+        b_tabulated=b_tabulated.reshape(256, 256),
+    )
+    for array in (table.lightness, table.a, table.b, table.b_tabulated):
+        array.setflags(write=False)  # shared by every job that hits the cache
+    return table
+
+
+def _wanted_colours(
+    lab: np.ndarray,
+    mode: str,
+    source_icc: bytes | None,
+    output: OutputProfile,
+    settings: ColorSettings,
+) -> np.ndarray:
+    """The artwork's distinct colours (Lab) mapped onto the press's black point."""
+    if lab.size // 3 >= _TABLE_MIN_COLOURS:
+        mapped = _black_point_table(mode, source_icc, output, settings).map(lab)
+        if mapped is not None:
+            return mapped
+    return _map_black_point(lab, *_black_points(mode, source_icc, output, settings))
+
+
+def _pixel_words(image: Image.Image) -> np.ndarray:
+    """One uint32 per pixel holding the pixel's bytes (RGB padded to four, grey widened)."""
+    if image.mode == "L":
+        return np.frombuffer(image.tobytes(), dtype=np.uint8).astype(np.uint32)
+    rawmode = "RGBX" if image.mode == "RGB" else image.mode
+    return np.frombuffer(image.tobytes("raw", rawmode), dtype=np.uint32)
+
+
+def _image_of_words(mode: str, words: np.ndarray) -> Image.Image:
+    """The inverse of :func:`_pixel_words`, as a one-row image."""
+    size = (len(words), 1)
+    if mode == "L":
+        return Image.frombytes(mode, size, words.astype(np.uint8).tobytes())
+    return Image.frombytes(mode, size, words.tobytes(), "raw", "RGBX" if mode == "RGB" else mode)
+
+
+def _distinct_pixels(
+    small_flat: Image.Image, small_cmyk: Image.Image
+) -> tuple[Image.Image, Image.Image, np.ndarray]:
+    """The distinct (artwork pixel, print pixel) pairs, as two one-row images, and for every
+    analysis pixel the index of its pair.
+
+    Colour conversion and ΔE are pure functions of the pair, and a photo sampled down has
+    about half as many distinct pairs as pixels (flat artwork, a few hundred): converting
+    and comparing each pair once gives the very same values at a fraction of the cost.
+    """
+    artwork, ink = _pixel_words(small_flat), _pixel_words(small_cmyk)
+    count = len(artwork)
+    # Sort the artwork words with each pixel's index in the low bits (a plain sort is several
+    # times faster than the argsort np.unique would do); then the pixels of one colour are
+    # adjacent, and a new pair starts wherever the artwork or the print colour changes. (If
+    # one artwork colour printed as two CMYK values in turns, a pair would just be listed
+    # more than once: still the same values, only less saved.)
+    index_bits = max(1, (count - 1).bit_length())
+    keys = artwork.astype(np.uint64)
+    keys <<= index_bits
+    keys |= np.arange(count, dtype=np.uint64)
+    keys.sort()
+    order = (keys & ((1 << index_bits) - 1)).astype(np.intp)
+    keys >>= index_bits  # the artwork words, sorted
+    ink_sorted = ink[order]
+    starts = np.empty(count, dtype=bool)
+    starts[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=starts[1:])
+    starts[1:] |= ink_sorted[1:] != ink_sorted[:-1]
+    pair_of_pixel = np.empty(count, dtype=np.intp)
+    pair_of_pixel[order] = np.cumsum(starts) - 1
+    return (
+        _image_of_words(small_flat.mode, keys[starts].astype(np.uint32)),
+        _image_of_words("CMYK", ink_sorted[starts]),
+        pair_of_pixel,
+    )
+
+
 def measure_color_shift(
     flat: Image.Image,
     cmyk: Image.Image,
@@ -158,23 +324,16 @@ def measure_color_shift(
     small_flat = flat.resize(size, Image.Resampling.NEAREST)
     small_cmyk = cmyk.resize(size, Image.Resampling.NEAREST)
     printed = np.asarray(coverage.resize(size, Image.Resampling.NEAREST)) >= 128
-    # The darkest colour of the artwork's space, as the conversion really prints it: the black
-    # point the print can reach (BPC or not, whatever the job's settings).
-    source_black = Image.new(flat.mode, (1, 1), _SOURCE_BLACK[flat.mode])
-    press_black = print_to_lab(
-        convert_to_output(source_black, source_icc, output, settings), output
+    artwork_colours, print_colours, index = _distinct_pixels(small_flat, small_cmyk)
+    wanted = _wanted_colours(
+        source_to_lab(artwork_colours, source_icc), flat.mode, source_icc, output, settings
     )
-    wanted = _map_black_point(
-        source_to_lab(small_flat, source_icc),
-        source_to_lab(source_black, source_icc)[0, 0],
-        press_black[0, 0],
-    )
-    delta = deltaE_ciede2000(wanted, print_to_lab(small_cmyk, output)).astype(np.float32)
+    delta = deltaE_ciede2000(wanted, print_to_lab(print_colours, output)).astype(np.float32)
     return ColorShift(
-        delta=delta,
+        delta=delta.reshape(-1)[index].reshape(size[1], size[0]),
         printed=printed,
         scale=scale,
-        rgb=np.asarray(small_flat.convert("RGB")),
+        rgb=np.asarray(small_flat if small_flat.mode == "RGB" else small_flat.convert("RGB")),
         cmyk=np.asarray(small_cmyk),
         output=output,
     )

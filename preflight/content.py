@@ -7,7 +7,9 @@ canvas; results are boxes in canvas pixels (see :mod:`preflight.geometry`).
 
 * **Faces**: scikit-image's LBP frontal-face cascade, on a copy of about 40 000 px (at least
   1.4 px/mm); faces found only in a turned copy (0.9 px/mm, confirmed at 1.35 px/mm) mean
-  the artwork is rotated.
+  the artwork is rotated. The cascade is evaluated here with array operations
+  (:class:`_LbpCascade`): the same windows, arithmetic and grouping as skimage's
+  ``Cascade.detect_multi_scale``, so the same detections, at a fraction of the cost.
 * **Text**: stroke-like marks (morphological top-hat at ≤ 2.3 mm stroke width, ≥ 25% contrast)
   whose connected components have letter sizes (1.2–15 mm tall) and line up in an evenly
   spaced row of at least four with similar heights, standing out from their surroundings
@@ -15,9 +17,9 @@ canvas; results are boxes in canvas pixels (see :mod:`preflight.geometry`).
   above and below, or six marks long (text on a busy photo is not isolated; chance rows in
   grass and gravel are short).
 * **Distinct objects** (logos, products, a person against a backdrop): centre–surround contrast
-  in CIELAB (1.5 mm centre, 8 mm surround); a compact region far from its surroundings whose
-  colour is rare in the rest of the image. Sky, foliage and repeating patterns (cells,
-  craters) average out or repeat, and do not count.
+  in CIELAB (1.5 mm centre, 8 mm surround, that one blurred by FFT); a compact region far from
+  its surroundings whose colour is rare in the rest of the image. Sky, foliage and repeating
+  patterns (cells, craters) average out or repeat, and do not count.
 
 A full-bleed photo is "detailed everywhere"; these detectors look for *things*, not detail.
 """
@@ -27,13 +29,16 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import statistics
 import threading
 from dataclasses import dataclass
 from typing import Literal
+from xml.etree import ElementTree
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from skimage.transform import integral_image
 
 from preflight.geometry import MM_PER_INCH, Box
 
@@ -89,50 +94,340 @@ class ContentAnalysis:
         }
 
 
+# --- faces: the LBP cascade, evaluated with arrays -------------------------------------------
+
+# The eight outer blocks of a multi-block LBP feature, clockwise from the top left: the first
+# gives the code's bit 7, the last bit 0 (skimage's ``_multiblock_lbp``).
+_LBP_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+# Measured trade-offs: slices of every window of a scale pay on scales of a few thousand
+# windows while ~30% of them are alive; gathering costs a few ns per window and stump once
+# thousands of windows share each array operation (in chunks that stay in the cache).
+_DENSE_MIN_WINDOWS = 4096
+_DENSE_MIN_SHARE = 0.3
+_POOL_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class _Stage:
+    threshold: np.float32  # the stage's threshold less the cascade's eps, as skimage compares
+    features: np.ndarray  # one feature index per stump
+    values: np.ndarray  # (stumps, 256) float32: what each stump adds for each LBP code
+
+
+class _LbpCascade:
+    """scikit-image's LBP frontal-face cascade (the OpenCV model it ships), evaluated with arrays.
+
+    ``skimage.feature.Cascade.detect_multi_scale`` classifies one window after another, about
+    0.35 µs each; on a tablet canvas that was most of the analysis. This evaluates the same
+    windows of the same model with the same float32 arithmetic (integral image, block sums,
+    ``>=`` against the centre block, stage sums in stump order) and groups the hits the same
+    way, so it finds exactly what skimage finds (``tests/test_content_checks.py`` compares
+    them), but one stage for many windows at a time: the first stages, which reject most
+    windows, for every window of a scale at once as shifted slices of block-sum images; the
+    survivors of all scales together, gathering their blocks from the integral image.
+    """
+
+    def __init__(self, path: str, eps: float = 1e-5) -> None:
+        root = ElementTree.parse(path).getroot()
+        self.height = int(_xml_text(root, ".//height"))
+        self.width = int(_xml_text(root, ".//width"))
+        rects = []
+        for feature in _xml_find(root, ".//features"):
+            x, y, w, h = (int(v) for v in _xml_text(feature, "rect").split())
+            rects.append((y, x, w, h))
+        self.rects = np.array(rects, dtype=np.float32)  # (features, 4): row, col, width, height
+        codes = np.arange(256)
+        stages = []
+        for stage in list(_xml_find(root, ".//stages"))[: int(_xml_text(root, ".//stageNum"))]:
+            stumps = list(_xml_find(stage, "weakClassifiers"))
+            stumps = stumps[: int(_xml_text(stage, "maxWeakCount"))]
+            features, values = [], []
+            for stump in stumps:
+                left, right = (float(v) for v in _xml_text(stump, "leafValues").split())
+                nodes = _xml_text(stump, "internalNodes").split()[2:]
+                features.append(int(nodes[0]))
+                lut = np.array([int(v) & 0xFFFFFFFF for v in nodes[1:]], dtype=np.int64)
+                bits = (lut[codes >> 5] >> (codes & 31)) & 1
+                values.append(np.where(bits == 1, np.float32(left), np.float32(right)))
+            threshold = np.float32(float(_xml_text(stage, "stageThreshold"))) - np.float32(eps)
+            stages.append(_Stage(threshold, np.array(features), np.array(values, np.float32)))
+        self.stages = tuple(stages)
+
+    def _scales(
+        self, min_size: tuple[int, int], max_size: tuple[int, int], step: float
+    ) -> np.ndarray:
+        # As Cascade._get_valid_scale_factors: logs in float64, powers in float32.
+        window = np.array((self.height, self.width))
+        low, high = np.array(min_size, np.float32), np.array(max_size, np.float32)
+        most = min(math.log(high[0] / window[0], step), math.log(high[1] / window[1], step))
+        least = max(math.log(low[0] / window[0], step), math.log(low[1] / window[1], step), 0)
+        scales: np.ndarray = np.power(step, np.arange(least, most), dtype=np.float32)
+        return scales
+
+    def detect(
+        self,
+        pixels: np.ndarray,
+        scale_factor: float,
+        min_size: tuple[int, int],
+        max_size: tuple[int, int],
+        min_neighbours: int = 4,
+        overlap: float = 0.5,
+    ) -> list[tuple[int, int, int, int]]:
+        """Grouped detections ``(row, col, width, height)``, as ``detect_multi_scale`` with
+        ``step_ratio=1`` (``min_neighbor_number``, ``intersection_score_threshold``)."""
+        height, width = pixels.shape
+        # A zero row and column before skimage's float32 integral image: its edge cases
+        # (terms it skips) become additions of 0, which are exact.
+        table = np.zeros((height + 1, width + 1), np.float32)
+        table[1:, 1:] = integral_image(pixels)
+        scales = self._scales(min_size, max_size, float(np.float32(scale_factor)))
+        # Feature rectangles at each scale, truncated as C casts the float32 products.
+        geometry = np.array([(self.rects * scale).astype(np.int64) for scale in scales])
+        windows = []  # per scale: (scale index, next stage, rows, cols) of the live windows
+        codes = _LbpCodes(table)
+        for index, scale in enumerate(scales):
+            step = int(float(scale) + 0.5)  # skimage rounds scale × step_ratio (1)
+            # Its loops stop before the last position (``row < max_row``).
+            rows = np.arange(0, height - int(np.float32(self.height) * scale), step)
+            cols = np.arange(0, width - int(np.float32(self.width) * scale), step)
+            if rows.size and cols.size:
+                codes.next_scale()
+                first = self._first_stages(codes, geometry[index], rows, cols, step)
+                windows.append((index, *first))
+        found = self._later_stages(table, geometry, windows)
+        sizes = [
+            (int(np.float32(self.width) * scale), int(np.float32(self.height) * scale))
+            for scale in scales
+        ]
+        hits = [(r, c, *sizes[s]) for s, r, c in found]
+        return _group_detections(hits, overlap, min_neighbours)
+
+    def _first_stages(
+        self, codes: _LbpCodes, geometry: np.ndarray, rows: np.ndarray, cols: np.ndarray, step: int
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """One scale's first stages on all its windows at once; the next stage and the
+        windows still alive."""
+        stage = 0
+        alive = np.ones((rows.size, cols.size), bool)
+        if alive.size >= _DENSE_MIN_WINDOWS:
+            points = np.empty(alive.shape, np.float32)
+            gained = np.empty(alive.shape, np.float32)
+            while stage < len(self.stages) and alive.mean() >= _DENSE_MIN_SHARE:
+                spec = self.stages[stage]
+                points[:] = 0
+                for feature, values in zip(spec.features, spec.values, strict=True):
+                    r, c, w, h = (int(v) for v in geometry[feature])
+                    code = codes.grid(r, c, w, h, rows.size, cols.size, step)
+                    points += values.take(code, out=gained)
+                alive &= ~(points < spec.threshold)
+                stage += 1
+        r_index, c_index = np.nonzero(alive)
+        return stage, rows[r_index], cols[c_index]
+
+    def _later_stages(
+        self,
+        table: np.ndarray,
+        geometry: np.ndarray,
+        windows: list[tuple[int, int, np.ndarray, np.ndarray]],
+    ) -> list[tuple[int, int, int]]:
+        """The remaining stages for the live windows of all scales together; ``(scale, row,
+        col)`` of those that pass every stage, in skimage's order (scale, row, column)."""
+        if not windows:
+            return []
+        scale = np.concatenate([np.full(r.size, s) for s, _, r, _ in windows])
+        stage_of = np.concatenate([np.full(r.size, t) for _, t, r, _ in windows])
+        rows = np.concatenate([r for _, _, r, _ in windows])
+        cols = np.concatenate([c for _, _, _, c in windows])
+        flat, stride = table.ravel(), table.shape[1]
+        corner = np.arange(4)
+        # Offsets of each feature's 4 × 4 block corners from its window's top-left pixel in
+        # the flattened integral image: (4, 4, scales, features).
+        g_r, g_c, g_w, g_h = np.moveaxis(geometry, -1, 0)
+        ys = g_r + corner[:, None, None] * g_h
+        xs = g_c + corner[:, None, None] * g_w
+        offsets = ys[:, None] * stride + xs[None, :]
+        base = rows * stride + cols
+        for number, spec in enumerate(self.stages):
+            todo = np.nonzero(stage_of == number)[0]
+            # In chunks, so that the (4, 4, stumps, windows) arrays stay in the cache.
+            for chunk in np.array_split(todo, -(-todo.size // _POOL_CHUNK)) if todo.size else ():
+                passed = self._passes(spec, flat, offsets, scale[chunk], base[chunk])
+                stage_of[chunk[passed]] = number + 1
+            keep = stage_of != number
+            scale, stage_of, base = scale[keep], stage_of[keep], base[keep]
+        order = np.lexsort((base, scale))  # base orders by row, then column
+        return list(
+            zip(
+                scale[order].tolist(),
+                (base[order] // stride).tolist(),
+                (base[order] % stride).tolist(),
+                strict=True,
+            )
+        )
+
+    @staticmethod
+    def _passes(
+        spec: _Stage, flat: np.ndarray, offsets: np.ndarray, scale: np.ndarray, base: np.ndarray
+    ) -> np.ndarray:
+        """Which windows (top-left ``base`` in the flattened integral image, sorted by
+        ``scale``) pass the stage."""
+        # Each scale's run of windows shares its offsets.
+        runs = np.searchsorted(scale, np.arange(offsets.shape[2] + 1))
+        at = np.empty((4, 4, spec.features.size, base.size), np.int64)
+        for index in np.nonzero(np.diff(runs))[0]:
+            lo, hi = runs[index], runs[index + 1]
+            np.add(offsets[:, :, index, spec.features, None], base[lo:hi], out=at[..., lo:hi])
+        v = flat.take(at)  # the corners of every stump's blocks for every window
+        sums = ((v[1:, 1:] + v[:-1, :-1]) - v[:-1, 1:]) - v[1:, :-1]
+        code = np.zeros(sums.shape[2:], np.uint8)
+        for dr, dc in _LBP_NEIGHBOURS:
+            code += code
+            code |= (sums[1 + dr, 1 + dc] >= sums[1, 1]).view(np.uint8)
+        gained = spec.values.ravel().take(code + 256 * np.arange(code.shape[0])[:, None])
+        points = np.zeros(base.size, np.float32)
+        for row in gained:  # in stump order, as skimage adds them
+            points += row
+        passed: np.ndarray = ~(points < spec.threshold)
+        return passed
+
+
+class _LbpCodes:
+    """LBP codes of whole grids of windows, from block-sum images (one per block size) summed
+    as skimage's ``integrate`` does: ``((bottom-right + top-left) - top-right) - bottom-left``
+    in float32."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table
+        self._sums: dict[tuple[int, int], np.ndarray] = {}
+        # Scales searched at every pixel share one code image per block size.
+        self._every_pixel: dict[tuple[int, int], np.ndarray] = {}
+
+    def next_scale(self) -> None:
+        # Block sizes seldom repeat from one scale to the next: keep one scale's sums only.
+        self._sums.clear()
+
+    def grid(
+        self, r: int, c: int, w: int, h: int, n_rows: int, n_cols: int, step: int
+    ) -> np.ndarray:
+        """Codes of the feature at ``(r, c)`` with ``w`` × ``h`` blocks in the windows at
+        rows ``0, step, …`` and columns ``0, step, …``."""
+        if step == 1:
+            codes = self._every_pixel.get((w, h))
+            if codes is None:
+                sums = self._block_sums(w, h)
+                codes = self._codes(
+                    sums, 0, 0, w, h, sums.shape[0] - 2 * h, sums.shape[1] - 2 * w, 1
+                )
+                self._every_pixel[(w, h)] = codes
+            return codes[r : r + n_rows, c : c + n_cols]
+        return self._codes(self._block_sums(w, h), r, c, w, h, n_rows, n_cols, step)
+
+    def _block_sums(self, w: int, h: int) -> np.ndarray:
+        sums = self._sums.get((w, h))
+        if sums is None:
+            t = self.table
+            sums = ((t[h:, w:] + t[:-h, :-w]) - t[:-h, w:]) - t[h:, :-w]
+            self._sums[(w, h)] = sums
+        return sums
+
+    @staticmethod
+    def _codes(
+        sums: np.ndarray, r: int, c: int, w: int, h: int, n_rows: int, n_cols: int, step: int
+    ) -> np.ndarray:
+        span_r, span_c = (n_rows - 1) * step + 1, (n_cols - 1) * step + 1
+
+        def block(dr: int, dc: int) -> np.ndarray:
+            y, x = r + (1 + dr) * h, c + (1 + dc) * w
+            return sums[y : y + span_r : step, x : x + span_c : step]
+
+        centre = block(0, 0)
+        code: np.ndarray = np.greater_equal(block(*_LBP_NEIGHBOURS[0]), centre).view(np.uint8)
+        bit = np.empty(code.shape, bool)
+        for dr, dc in _LBP_NEIGHBOURS[1:]:
+            code += code
+            np.greater_equal(block(dr, dc), centre, out=bit)
+            code |= bit.view(np.uint8)
+        return code
+
+
+def _group_detections(
+    found: list[tuple[int, int, int, int]], threshold: float = 0.5, min_neighbours: int = 4
+) -> list[tuple[int, int, int, int]]:
+    """skimage's grouping: each hit joins the cluster whose (integer) mean it overlaps most
+    (intersection over the smaller area, in float32, first best on ties), if more than
+    ``threshold``; clusters of at least ``min_neighbours`` hits give their mean."""
+    sums = np.zeros((len(found), 4), np.int64)  # row, col, width, height
+    counts = np.zeros(len(found), np.int64)
+    n = 0
+    for hit in found:
+        if n:
+            mean = sums[:n] // counts[:n, None]
+            r, c, w, h = hit
+            across = np.minimum(c + w, mean[:, 1] + mean[:, 2]) - np.maximum(c, mean[:, 1])
+            down = np.minimum(r + h, mean[:, 0] + mean[:, 3]) - np.maximum(r, mean[:, 0])
+            inter = (np.maximum(across, 0) * np.maximum(down, 0)).astype(np.float32)
+            smaller = np.minimum(w * h, mean[:, 2] * mean[:, 3]).astype(np.float32)
+            score = inter / smaller
+            best = int(np.argmax(score))
+            if score[best] > np.float32(threshold):
+                sums[best] += hit
+                counts[best] += 1
+                continue
+        sums[n], counts[n] = hit, 1
+        n += 1
+    return [
+        (int(r), int(c), int(w), int(h))
+        for (r, c, w, h) in (sums[i] // counts[i] for i in range(n) if counts[i] >= min_neighbours)
+    ]
+
+
+def _xml_find(node: ElementTree.Element, path: str) -> ElementTree.Element:
+    found = node.find(path)
+    if found is None:
+        raise ValueError(f"the face cascade has no {path!r}")
+    return found
+
+
+def _xml_text(node: ElementTree.Element, path: str) -> str:
+    return _xml_find(node, path).text or ""
+
+
 _CASCADE_LOCK = threading.Lock()
-_CASCADE: object | None = None
+_CASCADE: _LbpCascade | None = None
 
 
-def _cascade() -> object:
+def _cascade() -> _LbpCascade:
     global _CASCADE
     with _CASCADE_LOCK:
         if _CASCADE is None:
             from skimage.data import lbp_frontal_face_cascade_filename
-            from skimage.feature import Cascade
 
-            _CASCADE = Cascade(lbp_frontal_face_cascade_filename())
+            _CASCADE = _LbpCascade(lbp_frontal_face_cascade_filename())
         return _CASCADE
 
 
-def _resized(image: Image.Image, factor: float) -> Image.Image:
+def _resized(image: Image.Image | _Turned, factor: float) -> Image.Image:
     size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    if isinstance(image, _Turned):
+        return image.resized(size)
     return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
 
 
-def _budget_factor(image: Image.Image, budget: int) -> float:
+def _budget_factor(image: Image.Image | _Turned, budget: int) -> float:
     return min(1.0, math.sqrt(budget / (image.width * image.height)))
 
 
-def _faces(grey: Image.Image, budget: int) -> list[tuple[Box, float]]:
+def _faces(grey: Image.Image | _Turned, budget: int) -> list[tuple[Box, float]]:
     factor = _budget_factor(grey, budget)
     small = _resized(grey, factor)
     pixels = np.asarray(small, dtype=np.float64) / 255.0
     side = min(small.size)
     if side < _FACE_MIN_PX:
         return []
-    found = _cascade().detect_multi_scale(  # type: ignore[attr-defined]
-        img=pixels,
-        scale_factor=1.25,
-        step_ratio=1,
-        min_size=(_FACE_MIN_PX, _FACE_MIN_PX),
-        max_size=(side, side),
-    )
+    found = _cascade().detect(pixels, 1.25, (_FACE_MIN_PX, _FACE_MIN_PX), (side, side))
     return [
-        (
-            Box(d["c"] / factor, d["r"] / factor, d["width"] / factor, d["height"] / factor),
-            float(d["width"]) / factor,
-        )
-        for d in found
+        (Box(c / factor, r / factor, w / factor, h / factor), float(w) / factor)
+        for r, c, w, h in found
     ]
 
 
@@ -143,6 +438,61 @@ _QUARTER_TURNS = {
 }
 
 
+class _Turned:
+    """The grey canvas after a counter-clockwise quarter turn, made lazily: its crops and
+    downscaled copies come from the upright pixels. They are the very pixels that turning the
+    whole canvas first gives (``tests/test_content_checks.py``), without turning ~7 MP three
+    times for copies of 40 000 px."""
+
+    def __init__(self, grey: Image.Image, ccw: int) -> None:
+        self.grey, self.ccw, self.transpose = grey, ccw, _QUARTER_TURNS[ccw]
+        self.width, self.height = grey.size if ccw == 180 else grey.size[::-1]
+
+    def crop(self, box: tuple[int, int, int, int]) -> Image.Image:
+        x0, y0, x1, y1 = box
+        w, h = self.grey.size
+        upright = {
+            90: (w - y1, x0, w - y0, x1),
+            180: (w - x1, h - y1, w - x0, h - y0),
+            270: (y0, h - x1, y1, h - x0),
+        }[self.ccw]
+        return self.grey.crop(upright).transpose(self.transpose)
+
+    def resized(self, size: tuple[int, int]) -> Image.Image:
+        """As ``resize(size, BOX, reducing_gap=2.0)`` of the turned canvas. Pillow first
+        averages whole blocks counted from the turned image's top-left corner (a smaller block
+        at the far edges), then resamples what is left with a box filter."""
+        fx = int(self.width / size[0] / 2.0) or 1
+        fy = int(self.height / size[1] / 2.0) or 1
+        if fx == 1 and fy == 1:
+            turned = self.grey.transpose(self.transpose)
+            return turned.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+        w, h = self.grey.size
+        # The turned image's axes on the upright one, and which of them it reads backwards
+        # (from there its blocks are counted).
+        ux, uy = (fx, fy) if self.ccw == 180 else (fy, fx)
+        columns = _block_runs(w, ux, from_end=self.ccw in (90, 180))
+        rows = _block_runs(h, uy, from_end=self.ccw in (180, 270))
+        tiles = [
+            [np.asarray(self.grey.reduce((bx, by), box=(x0, y0, x1, y1))) for x0, x1, bx in columns]
+            for y0, y1, by in rows
+        ]
+        reduced = Image.fromarray(np.block(tiles)).transpose(self.transpose)
+        box = (0.0, 0.0, self.width / fx, self.height / fy)
+        return reduced.resize(size, Image.Resampling.BOX, box=box)
+
+
+def _block_runs(length: int, block: int, from_end: bool) -> list[tuple[int, int, int]]:
+    """``(start, stop, block size)``: whole blocks, and the remainder as one smaller block at
+    the end where the counting stops."""
+    rest = length % block
+    if not rest:
+        return [(0, length, block)]
+    if from_end:
+        return [(0, rest, rest), (rest, length, block)]
+    return [(0, length - rest, block), (length - rest, length, rest)]
+
+
 def _rotated_face_counts(grey: Image.Image, dpi: float) -> dict[int, int]:
     """Faces found only after a quarter turn, each confirmed at a second resolution.
 
@@ -151,8 +501,8 @@ def _rotated_face_counts(grey: Image.Image, dpi: float) -> dict[int, int]:
     the artwork turned 270° clockwise: the keys are the clockwise turn that fixes it.
     """
     counts = {}
-    for ccw, transpose in _QUARTER_TURNS.items():
-        turned = grey.transpose(transpose)
+    for ccw in _QUARTER_TURNS:
+        turned = _Turned(grey, ccw)
         coarse = _faces_at(turned, dpi, _ORIENTATION_PX_PER_MM)
         confirmed = len(_confirm(turned, dpi, coarse, _ORIENTATION_PX_PER_MM * 1.5))
         counts[(360 - ccw) % 360] = confirmed
@@ -167,7 +517,7 @@ def _confirmed_faces(grey: Image.Image, dpi: float) -> list[tuple[Box, float]]:
 
 
 def _confirm(
-    grey: Image.Image, dpi: float, found: list[tuple[Box, float]], px_per_mm: float
+    grey: Image.Image | _Turned, dpi: float, found: list[tuple[Box, float]], px_per_mm: float
 ) -> list[tuple[Box, float]]:
     """Keep the detections that the cascade finds again at ``px_per_mm``, searching only a
     window around each one (a second full pass would double the cost)."""
@@ -185,14 +535,14 @@ def _confirm(
     return confirmed
 
 
-def _has_facial_contrast(grey: Image.Image, box: Box) -> bool:
+def _has_facial_contrast(grey: Image.Image | _Turned, box: Box) -> bool:
     """Eyes, mouth and hairline make a face contrasty; the cascade's false hits on crater
     fields and clouds are flat (grey-level deviation 5–7 against 33–50 for real faces)."""
     crop = grey.crop((int(box.x), int(box.y), int(box.right), int(box.bottom)))
     return float(np.asarray(crop, dtype=np.float32).std()) >= _FACE_MIN_CONTRAST
 
 
-def _faces_at(grey: Image.Image, dpi: float, px_per_mm: float) -> list[tuple[Box, float]]:
+def _faces_at(grey: Image.Image | _Turned, dpi: float, px_per_mm: float) -> list[tuple[Box, float]]:
     budget = round(grey.width * grey.height * (px_per_mm * MM_PER_INCH / dpi) ** 2)
     return _faces(grey, max(budget, 1))
 
@@ -210,35 +560,80 @@ def _text_lines(grey: Image.Image, dpi: float) -> list[tuple[Box, float]]:
     small = _resized(grey, min(1.0, factor))
     factor = small.width / grey.width
     px_per_mm = factor * dpi / MM_PER_INCH
-    pixels = np.asarray(small, dtype=np.float32) / 255.0
+    values = np.asarray(small)
+    pixels = values.astype(np.float32) / 255.0
     size = max(3, round(_TEXT_MAX_STROKE_MM * px_per_mm) | 1)
+    # Opening and closing on the 8-bit values: minima and maxima pick values, so they commute
+    # with the scaling to 0–1 (the same floats as opening ``pixels``).
+    opened = _square_filter(_square_filter(values, size, np.minimum), size, np.maximum)
+    closed = _square_filter(_square_filter(values, size, np.maximum), size, np.minimum)
     lines: list[tuple[Box, float]] = []
     for strokes in (
-        pixels - ndimage.grey_opening(pixels, size=(size, size)),  # light marks on dark
-        ndimage.grey_closing(pixels, size=(size, size)) - pixels,  # dark marks on light
+        pixels - opened.astype(np.float32) / 255.0,  # light marks on dark
+        closed.astype(np.float32) / 255.0 - pixels,  # dark marks on light
     ):
         mask = strokes > _TEXT_MIN_CONTRAST
         labels, count = ndimage.label(mask)
         if count == 0:
             continue
-        candidates = []
+        top, left, height, width, area = _component_boxes(labels)
         min_h, max_h = (h * px_per_mm for h in _TEXT_HEIGHT_MM)
-        for index, found in enumerate(ndimage.find_objects(labels), start=1):
-            if found is None:
-                continue
-            rows, cols = found
-            height, width = rows.stop - rows.start, cols.stop - cols.start
-            if not (min_h <= height <= max_h and 0.1 * height <= width <= 1.6 * height):
-                continue
-            fill = float((labels[found] == index).mean())
-            if 0.12 <= fill <= 0.9:
-                candidates.append((cols.start, rows.start, width, height))
+        fill = area / (height * width)
+        letter = (min_h <= height) & (height <= max_h) & (0.1 * height <= width)
+        letter &= (width <= 1.6 * height) & (fill >= 0.12) & (fill <= 0.9)
+        candidates = list(
+            zip(
+                left[letter].tolist(),
+                top[letter].tolist(),
+                width[letter].tolist(),
+                height[letter].tolist(),
+                strict=True,
+            )
+        )
         for x, y, w, h, n in _group_into_lines(candidates):
             # Text on a busy texture is not isolated; a long even run that stands out still is.
             isolated = _isolated(mask, x, y, w, h) or n >= _TEXT_MARKS_WITHOUT_ISOLATION
             if isolated and _stands_out(strokes, mask, x, y, w, h):
                 lines.append((Box(x / factor, y / factor, w / factor, h / factor), float(n)))
     return _merge_overlapping(lines)
+
+
+def _component_boxes(labels: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Top, left, height, width and area of each labelled component (as ``find_objects``
+    and counting give them), from the marked pixels grouped by label: a busy texture has
+    ten thousand specks, too many to take one at a time."""
+    flat = labels.ravel()
+    where = np.flatnonzero(flat)
+    ids = flat[where]
+    # Stable sorts of 16-bit keys are radix sorts.
+    key = ids.astype(np.uint16) if ids.max() < 2**16 else ids
+    order = np.argsort(key, kind="stable")
+    ids, where = ids[order], where[order]
+    rows, cols = np.divmod(where, labels.shape[1])
+    starts = np.flatnonzero(np.diff(ids, prepend=-1))
+    top, left = np.minimum.reduceat(rows, starts), np.minimum.reduceat(cols, starts)
+    height = np.maximum.reduceat(rows, starts) + 1 - top
+    width = np.maximum.reduceat(cols, starts) + 1 - left
+    area = np.diff(starts, append=ids.size)
+    return top, left, height, width, area
+
+
+def _square_filter(values: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
+    """Minimum or maximum over an odd ``size`` × ``size`` square, edges mirrored: exactly
+    scipy.ndimage's grey erosion or dilation (default mode), in a few whole-array operations
+    per axis (runs of 1, 2, 4… then one overlapping pair) instead of one pass per pixel."""
+    half = size // 2
+    out = values
+    for axis in (0, 1):
+        pad = [(half, half) if a == axis else (0, 0) for a in range(values.ndim)]
+        run = np.moveaxis(np.pad(out, pad, mode="symmetric"), axis, 0)
+        width = 1
+        while 2 * width <= size:
+            run = pick(run[:-width], run[width:])
+            width *= 2
+        n = out.shape[axis]
+        out = np.moveaxis(pick(run[:n], run[size - width : size - width + n]), 0, axis)
+    return out
 
 
 def _isolated(mask: np.ndarray, x: int, y: int, w: int, h: int) -> bool:
@@ -314,15 +709,15 @@ def _group_into_lines(
         hi = bisect.bisect_right(sorted_centres, centres[i] + 0.35 * h)
         row = sorted(k for k in by_centre[lo:hi] if k > i and k not in taken)
         chain = [i]
-        right, heights = x + w, [h]
+        right, heights, height = x + w, [h], float(h)  # height: the chain's median
         for j in row:
             xj, _, wj, hj = letters[j]
-            height = float(np.median(heights))
             if xj - right > 3 * height:
                 break
             if xj - right <= 1.0 * height and 0.6 < hj / height < 1.6:
                 chain.append(j)
                 heights.append(hj)
+                height = float(statistics.median(heights))
                 right = max(right, xj + wj)
         for run in _regular_runs([letters[k] for k in chain]):
             lines.append(run)
@@ -342,8 +737,8 @@ def _regular_runs(
     if len(chain) < _TEXT_MIN_MARKS:
         return []
     gaps = [b[0] - (a[0] + a[2]) for a, b in itertools.pairwise(chain)]
-    height = float(np.median([c[3] for c in chain]))
-    limit = max(0.6 * height, 2.0 * float(np.median(gaps)))
+    height = float(statistics.median([c[3] for c in chain]))
+    limit = max(0.6 * height, 2.0 * float(statistics.median(gaps)))
     runs: list[list[tuple[int, int, int, int]]] = [[chain[0]]]
     for gap, letter in zip(gaps, chain[1:], strict=True):
         if gap > limit:
@@ -378,28 +773,24 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
         [ndimage.gaussian_filter(lab[..., c], _SALIENCY_CENTRE_MM * px_per_mm) for c in range(3)],
         axis=-1,
     )
-    surround = np.stack(
-        [
-            ndimage.gaussian_filter(lab[..., c], _SALIENCY_SURROUND_MM * px_per_mm, mode="nearest")
-            for c in range(3)
-        ],
-        axis=-1,
-    )
+    surround = _wide_gaussian(lab, _SALIENCY_SURROUND_MM * px_per_mm)
     contrast = np.linalg.norm(centre - surround, axis=-1)
     labels, _ = ndimage.label(contrast > _SALIENCY_MIN_DELTA)
+    areas = np.bincount(labels.ravel())
     min_area = _OBJECT_MIN_AREA_MM2 * px_per_mm**2
     max_area = _OBJECT_MAX_SHARE * contrast.size
+    candidates = [
+        (index, found)
+        for index, found in enumerate(ndimage.find_objects(labels), start=1)
+        if found is not None and min_area <= areas[index] <= max_area
+    ]
     objects = []
-    for index, found in enumerate(ndimage.find_objects(labels), start=1):
-        if found is None:
-            continue
-        area = int((labels[found] == index).sum())
-        if not min_area <= area <= max_area:
-            continue
-        rows, cols = found
-        inside = labels == index
-        if not _rare_colour(lab, inside):
+    for (index, found), rare in zip(
+        candidates, _rare_colours(lab, labels, candidates), strict=True
+    ):
+        if not rare:
             continue  # one of many alike (cells, craters, flowers): pattern, not an object
+        rows, cols = found
         strength = float(contrast[found][labels[found] == index].mean())
         objects.append(
             (
@@ -415,20 +806,76 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
     return objects
 
 
-def _rare_colour(lab: np.ndarray, inside: np.ndarray) -> bool:
-    """The object's colour covers little of the rest of the image (a logo on grass does;
-    one cell among hundreds of cells does not)."""
-    colour = np.median(lab[inside], axis=0)
-    outside = ~inside
-    if not outside.any():
-        return False
-    distance = np.linalg.norm(lab[outside] - colour, axis=-1)
-    return float((distance < _RARE_COLOUR_DELTA).mean()) < _RARE_COLOUR_MAX_SHARE
+def _wide_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(channel, sigma, mode="nearest")`` of each channel of an
+    (H, W, C) float32 image, by FFT in float64: the same kernel (truncated at 4 sigma,
+    normalised) and edges, half the cost at the surround's 12 px. It differs from the direct
+    convolution by float32 rounding (≤ 2e-5 ΔE in the contrast, against a threshold of 22)."""
+    from scipy import fft
+
+    radius = int(4.0 * sigma + 0.5)  # scipy's truncation
+    taps = np.exp(-0.5 / (sigma * sigma) * np.arange(-radius, radius + 1) ** 2)
+    taps /= taps.sum()
+    planes = np.pad(
+        np.moveaxis(image, -1, 0).astype(np.float64),
+        ((0, 0), (radius, radius), (radius, radius)),
+        mode="edge",  # scipy's "nearest"
+    )
+    shape = tuple(fft.next_fast_len(n, real=True) for n in planes.shape[1:])
+    # The kernel centred on index 0; no wrap-around reaches the part kept (the padding).
+    rows, cols = np.zeros(shape[0]), np.zeros(shape[1])
+    rows[: taps.size], cols[: taps.size] = taps, taps
+    rows, cols = np.roll(rows, -radius), np.roll(cols, -radius)
+    kernel = fft.fft(rows)[:, None] * fft.rfft(cols)[None, :]
+    blurred = fft.irfft2(fft.rfft2(planes, s=shape) * kernel, s=shape)
+    kept = blurred[:, radius : radius + image.shape[0], radius : radius + image.shape[1]]
+    surround: np.ndarray = np.moveaxis(kept, 0, -1).astype(np.float32)
+    return surround
+
+
+def _rare_colours(
+    lab: np.ndarray, labels: np.ndarray, candidates: list[tuple[int, tuple[slice, slice]]]
+) -> list[bool]:
+    """Whether each candidate's (median) colour covers little of the rest of the image (a logo
+    on grass does; one cell among hundreds of cells does not).
+
+    Counts the pixels within the colour distance in the whole image and subtracts the
+    candidate's own. A pixel that close has a lightness within the distance too, so with the
+    pixels sorted by lightness each candidate measures one band of them, not all."""
+    pixels = lab.reshape(-1, 3)
+    lightness = np.floor(pixels[:, 0]).astype(np.int16)
+    order = np.argsort(lightness, kind="stable")
+    lightness = lightness[order]
+    planes = np.ascontiguousarray(pixels[order].T)  # L, a, b rows
+    radius2 = np.float32(_RARE_COLOUR_DELTA**2)
+    rare = []
+    for index, found in candidates:
+        own = lab[found][labels[found] == index]
+        outside = pixels.shape[0] - own.shape[0]
+        if outside == 0:
+            rare.append(False)
+            continue
+        colour = np.median(own, axis=0)
+        lo = np.searchsorted(lightness, math.floor(colour[0] - _RARE_COLOUR_DELTA) - 1, "left")
+        hi = np.searchsorted(lightness, math.floor(colour[0] + _RARE_COLOUR_DELTA) + 1, "right")
+        d = planes[:, lo:hi] - colour[:, None]
+        squares = d * d
+        distance2 = (squares[0] + squares[1]) + squares[2]
+        # np.linalg.norm may add the three squares in another order; where that could
+        # matter, ask it (so the counts are what comparing each pixel in turn gives).
+        close = np.abs(distance2 - radius2) < 1e-2
+        within = np.count_nonzero(distance2[~close] < radius2)
+        if close.any():
+            again = np.ascontiguousarray(planes[:, lo:hi][:, close].T) - colour
+            within += np.count_nonzero(np.linalg.norm(again, axis=-1) < _RARE_COLOUR_DELTA)
+        own_within = np.count_nonzero(np.linalg.norm(own - colour, axis=-1) < _RARE_COLOUR_DELTA)
+        rare.append((within - own_within) / outside < _RARE_COLOUR_MAX_SHARE)
+    return rare
 
 
 def analyse_content(flat: Image.Image, dpi: float) -> ContentAnalysis:
     """Find faces, text lines and distinct objects on a flattened canvas (any mode)."""
-    rgb = flat.convert("RGB")
+    rgb = flat if flat.mode == "RGB" else flat.convert("RGB")  # converting RGB copies it
     grey = rgb.convert("L")
     faces = _confirmed_faces(grey, dpi)
     rotated = {} if faces else _rotated_face_counts(grey, dpi)

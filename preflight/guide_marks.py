@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from preflight.geometry import ResolvedPlacement, mm_to_px
 from preflight.templates import Template
@@ -56,19 +56,38 @@ class GuideEvidence:
 def _rounded_rect_path(x: float, y: float, w: float, h: float, r: float) -> np.ndarray:
     """Points (x, y) and unit normals along a rounded rectangle, about every 3 px."""
     r = max(0.0, min(r, w / 2, h / 2))
-    points: list[tuple[float, float, float, float]] = []
+    parts: list[np.ndarray] = []
 
     def line(x0: float, y0: float, x1: float, y1: float, nx: float, ny: float) -> None:
         length = math.hypot(x1 - x0, y1 - y0)
-        for i in range(int(length // _SAMPLE_STEP_PX) + 1):
-            t = i * _SAMPLE_STEP_PX / length if length else 0.0
-            points.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0), nx, ny))
+        steps = np.arange(int(length // _SAMPLE_STEP_PX) + 1, dtype=np.float64)
+        t = steps * _SAMPLE_STEP_PX / length if length else np.zeros_like(steps)
+        parts.append(
+            np.stack(
+                [
+                    x0 + t * (x1 - x0),
+                    y0 + t * (y1 - y0),
+                    np.full_like(t, nx),
+                    np.full_like(t, ny),
+                ],
+                axis=1,
+            )
+        )
 
     def arc(cx: float, cy: float, start: float) -> None:
+        # math's cos/sin, not NumPy's: the points stay exactly where they always were (NumPy's
+        # SIMD trigonometry may differ in the last bit).
         steps = max(2, int(r * math.pi / 2 // _SAMPLE_STEP_PX))
-        for i in range(steps):
-            a = math.radians(start + 90.0 * i / steps)
-            points.append((cx + r * math.cos(a), cy + r * math.sin(a), math.cos(a), math.sin(a)))
+        angles = [math.radians(start + 90.0 * i / steps) for i in range(steps)]
+        parts.append(
+            np.array(
+                [
+                    (cx + r * math.cos(a), cy + r * math.sin(a), math.cos(a), math.sin(a))
+                    for a in angles
+                ],
+                dtype=np.float64,
+            ).reshape(-1, 4)
+        )
 
     line(x + r, y, x + w - r, y, 0, -1)
     arc(x + w - r, y + r, 270)
@@ -78,11 +97,16 @@ def _rounded_rect_path(x: float, y: float, w: float, h: float, r: float) -> np.n
     arc(x + r, y + h - r, 90)
     line(x, y + h - r, x, y + r, -1, 0)
     arc(x + r, y + r, 180)
-    return np.array(points, dtype=np.float64)
+    return np.concatenate(parts)
 
 
-def _guide_paths(template: Template, cutouts_only: bool) -> dict[str, np.ndarray]:
-    """The template's guide outlines in its own canvas px (the line centres)."""
+@lru_cache(maxsize=256)
+def _guide_paths(template: Template, cutouts_only: bool) -> tuple[tuple[str, np.ndarray], ...]:
+    """The template's guide outlines in its own canvas px (the line centres), in path order.
+
+    Cached: they depend on the template only, and every job compares against most of the
+    catalog. The arrays are read-only, as they are shared.
+    """
     dpi = template.print_dpi
     trim, safe = template.trim_box, template.safe_box
     radius = mm_to_px(template.corner_radius_mm, dpi)
@@ -105,7 +129,9 @@ def _guide_paths(template: Template, cutouts_only: bool) -> dict[str, np.ndarray
         paths[f"cutout {i + 1}"] = _rounded_rect_path(
             box.x, box.y, box.width, box.height, cutout_radius_px(template, cut)
         )
-    return paths
+    for points in paths.values():
+        points.setflags(write=False)
+    return tuple(paths.items())
 
 
 def _to_our_canvas(
@@ -135,75 +161,120 @@ def _guide_scale(source: Template, ours: Template, placement: ResolvedPlacement)
     return placement.scale * placement.artwork_size[0] / source.canvas_size_px[0]
 
 
-def _sample_across(channel: np.ndarray, points: np.ndarray, distance: float) -> np.ndarray:
-    """Channel values at ``distance`` px along each point's normal (bilinear: scaled-down
-    guides have lines under two pixels wide)."""
-    xs = points[:, 0] + distance * points[:, 2]
-    ys = points[:, 1] + distance * points[:, 3]
-    values: np.ndarray = ndimage.map_coordinates(
-        channel, [ys, xs], order=1, mode="nearest", output=np.float32
-    )
+def _bilinear(pixels: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The first three channels of ``pixels`` (rows, cols, channels; uint8) at points
+    ``(ys, xs)``, bilinear (scaled-down guides have lines under two pixels wide): float32,
+    shape (3, *ys.shape).
+
+    The arithmetic is that of ``scipy.ndimage.map_coordinates(order=1)``, step by step (corner
+    by corner, value × row weight × column weight, in float64), so the values are the very
+    ones it gives; but all points are sampled in one pass over the interleaved 8-bit pixels,
+    without a float or per-channel copy of the canvas. Points must lie at least one pixel
+    inside the canvas (callers keep a margin); ``mode="clip"`` only guards the edge.
+    """
+    width, step = pixels.shape[1], pixels.shape[2]
+    row0, col0 = np.floor(ys), np.floor(xs)
+    below, right = ys - row0, xs - col0
+    above, left = 1.0 - below, 1.0 - right
+    corner = (row0.astype(np.intp) * width + col0.astype(np.intp)) * step
+    flat = pixels.reshape(-1)
+    down = step * width
+    values = np.empty((3, *ys.shape), dtype=np.float32)
+    for channel in range(3):
+        at = corner + channel
+        total = np.take(flat, at, mode="clip") * above * left
+        total += np.take(flat, at + step, mode="clip") * above * right
+        total += np.take(flat, at + down, mode="clip") * below * left
+        total += np.take(flat, at + (down + step), mode="clip") * below * right
+        values[channel] = total
     return values
 
 
-def _support(channels: list[np.ndarray], points: np.ndarray, scale: float) -> float | None:
-    """Share of ``points`` where a thin one-colour line runs along the path. ``scale`` is how
-    much the guide was enlarged onto our canvas: its lines widen, so the sides move out."""
-    height, width = channels[0].shape
-    side = round(_SIDE_OFFSET_PX * max(1.0, scale))
-    search = round(_SEARCH_PX * max(1.0, scale))
+def _line_widths(scale: float) -> tuple[int, int]:
+    """How far a line's sides are tested from its centre, and how far off its expected place
+    the line may sit, in our canvas px. ``scale`` is how much the guide was enlarged onto our
+    canvas: its lines widen, so the sides move out."""
+    return round(_SIDE_OFFSET_PX * max(1.0, scale)), round(_SEARCH_PX * max(1.0, scale))
+
+
+def _supports(
+    pixels: np.ndarray, paths: list[tuple[str, np.ndarray]], side: int, search: int
+) -> dict[str, float | None]:
+    """For each path, the share of its points where a thin one-colour line runs along it
+    (None: the path is mostly off the canvas, no evidence either way); ``side`` and
+    ``search`` as from :func:`_line_widths`.
+
+    All paths are sampled together (one pass over all their normals), then judged one by one.
+    """
+    height, width = pixels.shape[:2]
     margin = side + search + 1
-    keep = (
-        (points[:, 0] > margin)
-        & (points[:, 0] < width - margin)
-        & (points[:, 1] > margin)
-        & (points[:, 1] < height - margin)
-    )
-    points = points[keep]
-    if len(points) < _MIN_SAMPLES:
-        return None  # the path is (mostly) off the canvas: no evidence either way
-    # Sample each normal's profile once, then test every allowed offset of the line.
+    result: dict[str, float | None] = {}
+    kept: list[tuple[str, np.ndarray]] = []
+    for name, points in paths:
+        keep = (
+            (points[:, 0] > margin)
+            & (points[:, 0] < width - margin)
+            & (points[:, 1] > margin)
+            & (points[:, 1] < height - margin)
+        )
+        if np.count_nonzero(keep) < _MIN_SAMPLES:
+            result[name] = None  # the path is (mostly) off the canvas
+        else:
+            kept.append((name, points[keep]))
+    if not kept:
+        return result
+    points = np.concatenate([p for _, p in kept])
+    # Each normal's profile, sampled once at every whole-pixel distance the tests below use:
+    # profiles[channel, reach + d, point] is the value d px along the point's normal.
     reach = search + side
-    profiles = [
-        np.stack([_sample_across(c, points, float(d)) for d in range(-reach, reach + 1)])
-        for c in channels
-    ]
-    found = np.zeros(len(points), dtype=bool)
-    line_colour = np.zeros((len(points), len(channels)), dtype=np.float32)
-    for offset in range(-search, search + 1):
-        hit = np.zeros(len(points), dtype=bool)
-        for profile in profiles:
-            centre = profile[reach + offset]
-            d1 = centre - profile[reach + offset - side]
-            d2 = centre - profile[reach + offset + side]
-            hit |= (
-                (np.abs(d1) > _LINE_CONTRAST)
-                & (np.abs(d2) > _LINE_CONTRAST)
-                & (np.sign(d1) == np.sign(d2))
-            )
-        new = hit & ~found
-        for c, profile in enumerate(profiles):
-            line_colour[new, c] = profile[reach + offset][new]
-        found |= hit
+    distances = np.arange(-reach, reach + 1, dtype=np.float64)[:, None]
+    profiles = _bilinear(
+        pixels, points[:, 1] + distances * points[:, 3], points[:, 0] + distances * points[:, 2]
+    )
+    # A line at offset o (|o| ≤ search) differs from both sides (o ± side), in one direction,
+    # in some channel. Row k of these slices is offset o = k - search.
+    centre = profiles[:, side : side + 2 * search + 1]
+    d1 = centre - profiles[:, : 2 * search + 1]
+    d2 = centre - profiles[:, 2 * side :]
+    lighter = (d1 > _LINE_CONTRAST) & (d2 > _LINE_CONTRAST)
+    darker = (d1 < -_LINE_CONTRAST) & (d2 < -_LINE_CONTRAST)
+    hit = (lighter | darker).any(axis=0)  # (offsets, points)
+    found = hit.any(axis=0)
+    # The line's colour at the first offset where it shows (as the search ran from -search).
+    first = hit.argmax(axis=0)
+    line_colour = np.zeros((len(points), 3), dtype=np.float32)
+    at = np.flatnonzero(found)
+    line_colour[at] = centre[:, first[at], at].T
+    start = 0
+    for name, path_points in kept:
+        stop = start + len(path_points)
+        result[name] = _one_colour_share(found[start:stop], line_colour[start:stop])
+        start = stop
+    return result
+
+
+def _one_colour_share(found: np.ndarray, line_colour: np.ndarray) -> float:
+    """Share of a path's points whose line is drawn in the path's dominant colour."""
     if not found.any():
         return 0.0
     # A guide is drawn in one colour; texture "lines" (grass blades) are every shade.
     dominant = np.median(line_colour[found], axis=0)
     same_colour = np.linalg.norm(line_colour - dominant, axis=1) < _SAME_COLOUR
-    found &= same_colour
-    return float(found.mean())
+    return float((found & same_colour).mean())
 
 
 def guide_evidence(
     flat: Image.Image, ours: Template, placement: ResolvedPlacement, candidates: list[Template]
 ) -> list[GuideEvidence]:
     """How strongly each candidate template's guides show on the flattened canvas."""
-    # All three channels: a red cut line can have the lightness of mid-grey gravel.
-    # Kept as 8-bit planes (a tablet canvas in float32 would be 80 MB); the sampling below
-    # interpolates into float32 itself.
-    rgb = np.asarray(flat.convert("RGB"))
-    channels = [np.ascontiguousarray(rgb[..., c]) for c in range(3)]
-    del rgb
+    # All three channels: a red cut line can have the lightness of mid-grey gravel. Kept as
+    # the 8-bit pixels (a tablet canvas in float32 would be 80 MB); the sampling interpolates.
+    # Read padded to four bytes a pixel, as Pillow holds them: a plain copy, where packing to
+    # three bytes costs a pass of its own over the canvas.
+    rgb = flat if flat.mode == "RGB" else flat.convert("RGB")
+    pixels = np.frombuffer(rgb.tobytes("raw", "RGBX"), dtype=np.uint8).reshape(
+        rgb.height, rgb.width, 4
+    )
     aw, ah = placement.artwork_size
     art_aspect = min(aw, ah) / max(aw, ah)
     foreign = [t for t in candidates if t.id != ours.id]
@@ -212,19 +283,32 @@ def guide_evidence(
         key=lambda t: abs(min(t.canvas_size_px) / max(t.canvas_size_px) - art_aspect),
         default=ours,
     ).id
-    evidence = []
-    for template in candidates:
-        support = {}
+    # The paths of all candidates whose lines have the same widths are sampled in one batch.
+    batches: dict[tuple[int, int], list[tuple[str, np.ndarray]]] = {}
+    names: list[list[str]] = []
+    for index, template in enumerate(candidates):
         # Cut and safe lines of similar devices coincide within the search distance: they
         # tell that *a* guide is there, not whose. Other templates are judged by cutouts,
         # except the one whose proportions the artwork has (its lines may be all that shows
         # when the crop removes its camera).
         cutouts_only = template.id != ours.id and template.id != closest
-
-        scale = _guide_scale(template, ours, placement)
-        for name, path in _guide_paths(template, cutouts_only).items():
-            value = _support(channels, _to_our_canvas(path, template, ours, placement), scale)
-            if value is not None:
-                support[name] = round(value, 3)
-        evidence.append(GuideEvidence(template.id, support))
+        paths = _guide_paths(template, cutouts_only)
+        names.append([name for name, _ in paths])
+        widths = _line_widths(_guide_scale(template, ours, placement))
+        batches.setdefault(widths, []).extend(
+            (f"{index}/{name}", _to_our_canvas(points, template, ours, placement))
+            for name, points in paths
+        )
+    support: dict[str, float | None] = {}
+    for (side, search), batch in batches.items():
+        support.update(_supports(pixels, batch, side, search))
+    evidence = []
+    for index, template in enumerate(candidates):
+        values = {name: support[f"{index}/{name}"] for name in names[index]}
+        evidence.append(
+            GuideEvidence(
+                template.id,
+                {name: round(value, 3) for name, value in values.items() if value is not None},
+            )
+        )
     return evidence

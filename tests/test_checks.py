@@ -226,7 +226,10 @@ def test_total_ink_matches_a_plain_sum() -> None:
     from preflight.checks import _total_ink_units
 
     pixels = np.random.default_rng(1).integers(0, 256, (37, 53, 4), dtype=np.uint8)
-    assert np.array_equal(_total_ink_units(pixels), pixels.sum(axis=2))
+    pixels[0] = 255  # the largest total, 1020, must not spill out of its 16-bit lane
+    packed = pixels.view(np.uint32)[..., 0]
+    out, scratch = np.empty_like(packed), np.empty_like(packed)
+    assert np.array_equal(_total_ink_units(packed, out, scratch), pixels.sum(axis=2))
 
 
 # --- orientation ------------------------------------------------------------------------
@@ -250,3 +253,47 @@ def test_template_thresholds_apply_to_its_jobs(catalog: Catalog, profiles: Profi
     request = JobRequest(template=lenient, artwork_bytes=encode(photo((640, 1280)), "PNG"))
     codes = {f["code"] for f in run_job(request, profiles).report["findings"]}
     assert "low-effective-ppi" not in codes
+
+
+# --- colour shift -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_distinct_pixel_pairs_give_back_every_pixel(mode: str) -> None:
+    from preflight.colorshift import _distinct_pixels
+
+    rng = np.random.default_rng(2)
+    bands = len(mode)
+    art = (rng.integers(0, 4, (60, 40, bands), dtype=np.uint8) * 60).squeeze()
+    ink = rng.integers(0, 3, (60, 40, 4), dtype=np.uint8) * 100
+    artwork = Image.fromarray(art, mode)
+    cmyk = Image.fromarray(ink, "CMYK")
+    colours, inks, pair_of_pixel = _distinct_pixels(artwork, cmyk)
+    assert colours.size == inks.size and colours.height == 1
+    assert colours.width < 60 * 40  # pairs repeat, so fewer are converted
+    back = np.asarray(colours).reshape(colours.width, bands)[pair_of_pixel]
+    assert np.array_equal(back, art.reshape(60 * 40, bands))
+    assert np.array_equal(np.asarray(inks).reshape(-1, 4)[pair_of_pixel], ink.reshape(-1, 4))
+
+
+def test_black_point_table_maps_exactly_as_the_direct_mapping(profiles: ProfileLibrary) -> None:
+    from preflight.color import ColorSettings
+    from preflight.colorshift import (
+        _LAB8_L,
+        _black_point_table,
+        _black_points,
+        _map_black_point,
+    )
+
+    key = ("RGB", None, profiles.get("chemical-proof"), ColorSettings())
+    table = _black_point_table(*key)
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, (50_000, 3))
+    lab = np.stack(
+        [_LAB8_L[codes[:, 0]], codes[:, 1] - 128.0, codes[:, 2] - 128.0], axis=-1
+    ).astype(np.float32)
+    lab = lab[table.b_tabulated[codes[:, 0], codes[:, 2]]][None]
+    mapped = table.map(lab)
+    assert mapped is not None
+    assert np.array_equal(mapped, _map_black_point(lab, *_black_points(*key)))
+    assert table.map(np.array([[[50.1, 0.0, 0.0]]], dtype=np.float32)) is None  # not 8-bit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -138,3 +139,97 @@ def test_saturated_blue_or_green_is_out_of_gamut(
     worst = finding["measured"]["worst_colors"][0]
     assert worst["delta_e2000"] > 5
     assert len(worst["print_cmyk_percent"]) == 4
+
+
+# --- the content analysis' fast paths give what the library calls give -----------------------
+
+
+def _astronaut_grey(size: tuple[int, int]) -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).convert("L").resize(size, Image.Resampling.BOX)
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "grouped"),
+    [
+        ("astronaut", (263, 360), True),  # a face pass on a tablet canvas
+        ("faces", (180, 150), True),  # two faces on foliage, a confirmation window's size
+        ("moon", (231, 169), False),  # craters fool it now and then: every hit, ungrouped
+        ("astronaut", (20, 30), True),  # smaller than the cascade's window
+    ],
+)
+def test_face_cascade_finds_what_scikit_image_finds(
+    name: str, size: tuple[int, int], grouped: bool
+) -> None:
+    from skimage.data import lbp_frontal_face_cascade_filename
+    from skimage.feature import Cascade
+
+    from preflight.content import _cascade
+
+    if name == "astronaut":
+        grey = _astronaut_grey(size)
+    elif name == "faces":
+        grey = background("foliage", size, seed=1).convert("L")
+        for k, x in enumerate((10, 90)):
+            grey.paste(face(k, 70).convert("L"), (x, 40))
+    else:
+        grey = background(name, size, seed=2).convert("L")
+    pixels = np.asarray(grey, dtype=np.float64) / 255.0
+    side = min(grey.size)
+    # Without grouping: a cluster of one, and no two hits ever overlap by more than 2.
+    neighbours, overlap = (4, 0.5) if grouped else (1, 2.0)
+    expected = Cascade(lbp_frontal_face_cascade_filename()).detect_multi_scale(
+        img=pixels,
+        scale_factor=1.25,
+        step_ratio=1,
+        min_size=(16, 16),
+        max_size=(side, side),
+        min_neighbor_number=neighbours,
+        intersection_score_threshold=overlap,
+    )
+    found = _cascade().detect(pixels, 1.25, (16, 16), (side, side), neighbours, overlap)
+    assert found == [(d["r"], d["c"], d["width"], d["height"]) for d in expected]
+    assert found or size == (20, 30)
+
+
+@pytest.mark.parametrize("ccw", [90, 180, 270])
+def test_turned_copies_are_the_turned_pixels(ccw: int) -> None:
+    from preflight.content import _QUARTER_TURNS, _resized, _Turned
+
+    grey = _astronaut_grey((1001, 1403))  # sides that whole blocks do not divide
+    turned, lazy = grey.transpose(_QUARTER_TURNS[ccw]), _Turned(grey, ccw)
+    assert (lazy.width, lazy.height) == turned.size
+    for factor in (0.08, 0.13, 0.3, 0.7):
+        assert np.array_equal(
+            np.asarray(_resized(lazy, factor)), np.asarray(_resized(turned, factor))
+        )
+    for box in ((0, 0, 40, 70), (300, 500, 420, 610), (-20, 900, 60, 1500)):
+        assert np.array_equal(np.asarray(lazy.crop(box)), np.asarray(turned.crop(box)))
+
+
+def test_square_filters_are_scipys_erosion_and_dilation() -> None:
+    from scipy import ndimage
+
+    from preflight.content import _square_filter
+
+    values = np.random.default_rng(3).integers(0, 256, (41, 29)).astype(np.uint8)
+    for size in (3, 5, 7, 9, 13):
+        erosion = ndimage.grey_erosion(values, size=(size, size))
+        dilation = ndimage.grey_dilation(values, size=(size, size))
+        assert np.array_equal(_square_filter(values, size, np.minimum), erosion)
+        assert np.array_equal(_square_filter(values, size, np.maximum), dilation)
+
+
+def test_wide_gaussian_is_scipys_up_to_rounding() -> None:
+    from scipy import ndimage
+
+    from preflight.content import _wide_gaussian
+
+    rng = np.random.default_rng(4)
+    image = ndimage.gaussian_filter((rng.random((90, 61, 3)) * 100).astype(np.float32), 1)
+    for sigma in (3.0, 11.9, 40.0):  # the last reaches past the image: edges repeat
+        expected = np.stack(
+            [ndimage.gaussian_filter(image[..., c], sigma, mode="nearest") for c in range(3)], -1
+        )
+        assert np.abs(_wide_gaussian(image, sigma) - expected).max() < 1e-4

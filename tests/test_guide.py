@@ -31,3 +31,23 @@ def test_every_template_has_a_guide(catalog: Catalog) -> None:
     for template in list(catalog)[::12]:  # a sample: each render is a full print-size PNG
         with Image.open(io.BytesIO(render_guide_png(template))) as guide:
             assert guide.size == template.canvas_size_px
+
+
+def test_guide_sampling_gives_the_values_of_scipys_bilinear_interpolation() -> None:
+    # The guide check's figures were calibrated with scipy.ndimage.map_coordinates; the
+    # batched sampler must give its values exactly, not approximately.
+    from scipy import ndimage
+
+    from preflight.guide_marks import _bilinear
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    ys = rng.uniform(1, 118, (17, 400))
+    xs = rng.uniform(1, 88, (17, 400))
+    xs[:, :50] = np.round(xs[:, :50])  # whole-pixel positions too
+    values = _bilinear(rgb, ys, xs)
+    for channel in range(3):
+        expected = ndimage.map_coordinates(
+            rgb[..., channel], [ys.ravel(), xs.ravel()], order=1, mode="nearest", output=np.float32
+        ).reshape(ys.shape)
+        assert np.array_equal(values[channel], expected)
