@@ -71,11 +71,10 @@ class CheckConfig:
 
 @dataclass(frozen=True)
 class PlacedArtwork:
-    """What a check may look at: the file's facts, the upright artwork, its placed form, and
-    the CMYK separation it will print as (all canvases follow :mod:`preflight.geometry`)."""
+    """What a check may look at: the file's facts, the artwork placed on the canvas, and the
+    CMYK separation it will print as (all canvases follow :mod:`preflight.geometry`)."""
 
     facts: ArtworkFacts
-    image: Image.Image
     canvas: Image.Image
     coverage: Image.Image
     flat: Image.Image  # the canvas on paper white (RGB, L or CMYK)
