@@ -105,26 +105,54 @@ def _banded_resize(
     into: Image.Image | None = None,
     at: tuple[int, int] = (0, 0),
 ) -> Image.Image:
-    """``image.resize(size, LANCZOS, box=box)``, band by band on ``pool`` (Pillow releases
-    the GIL while resampling). A band's source box is the same slice of ``box``, and the
-    filter reads past a band's edges into the image, so bands join seamlessly. Each band is
-    pasted into ``into`` at ``at`` as it comes (a new image when ``into`` is None), so no
-    second full-size copy is ever held."""
+    """``image.resize(size, LANCZOS, box=box, reducing_gap=3)``, band by band on ``pool``
+    (Pillow releases the GIL while resampling). Each band is pasted into ``into`` at ``at``
+    as it comes (a new image when ``into`` is None), so no second full-size copy is held.
+
+    The whole-factor box reduction that ``reducing_gap`` asks for is done once for the whole
+    box, as Pillow does it: reduced band by band, each band's pixel grid would start at its
+    own edge and fine texture would come out differently. Only the Lanczos pass is banded: a
+    band's source box is the same slice of the box, and the filter reads past a band's edges,
+    so bands join seamlessly (within Pillow's rounding, at most 2 levels).
+    """
     width, height = size
+    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(image.mode)
+    if premultiplied:  # as Pillow's resize does, so transparent pixels never bleed colour
+        image = image.convert(premultiplied)
+    factor_x = int((box[2] - box[0]) / width / _REDUCING_GAP) or 1
+    factor_y = int((box[3] - box[1]) / height / _REDUCING_GAP) or 1
+    if factor_x > 1 or factor_y > 1:
+        support = 3.0 - 0.5  # Lanczos reaches 3 source pixels; Pillow's "safe box" margin
+        scale_x, scale_y = (box[2] - box[0]) / width, (box[3] - box[1]) / height
+        safe = (
+            max(0, int(box[0] - support * scale_x)),
+            max(0, int(box[1] - support * scale_y)),
+            min(image.width, math.ceil(box[2] + support * scale_x)),
+            min(image.height, math.ceil(box[3] + support * scale_y)),
+        )
+        image = image.reduce((factor_x, factor_y), box=safe)
+        box = (
+            (box[0] - safe[0]) / factor_x,
+            (box[1] - safe[1]) / factor_y,
+            (box[2] - safe[0]) / factor_x,
+            (box[3] - safe[1]) / factor_y,
+        )
     left, top, right, bottom = box
     rows_per_px = (bottom - top) / height
-    result = Image.new(image.mode, size) if into is None else into
+    result = Image.new(premultiplied or image.mode, size) if into is None else into
 
     def band(rows: tuple[int, int]) -> None:
         first, last = rows
         part = (left, top + first * rows_per_px, right, top + last * rows_per_px)
-        resized = image.resize(
-            (width, last - first), Image.Resampling.LANCZOS, box=part, reducing_gap=_REDUCING_GAP
-        )
+        resized = image.resize((width, last - first), Image.Resampling.LANCZOS, box=part)
+        if premultiplied and into is not None:
+            resized = resized.convert(into.mode)
         result.paste(resized, (at[0], at[1] + first))  # bands do not overlap
 
     for _ in pool.map(band, _bands(height)):
         pass
+    if premultiplied and into is None:
+        return result.convert(premultiplied[:-1] + "A")
     return result
 
 
