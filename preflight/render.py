@@ -36,7 +36,7 @@ _WHITE: dict[str, int | tuple[int, ...]] = {"RGB": (255, 255, 255), "L": 255, "C
 # Lanczos with a reducing gap: Pillow first reduces by a whole factor with a box filter, then
 # resamples; beyond a gap of 3 the result is indistinguishable from pure Lanczos and far cheaper.
 _REDUCING_GAP = 3.0
-# Resampling runs in this many horizontal bands (if each gets this many rows at least).
+# The affine pass runs in this many horizontal bands (if each gets this many rows at least).
 _BANDS = 4
 _MIN_BAND_ROWS = 64
 
@@ -77,8 +77,8 @@ def place_on_canvas(
 
     ``image`` may be the artwork decoded at a reduced scale: geometry follows the artwork's
     real size (``placed.artwork_size``), pixels are sampled from whatever ``image`` holds.
-    The resampling runs in horizontal bands on ``threads`` threads (the same pixels whatever
-    the number of threads).
+    A free angle's affine pass runs in horizontal bands on ``threads`` threads (exact: each
+    canvas pixel is sampled on its own, so the pixels do not depend on the threads).
     """
     if image.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
         raise ValueError(f"place_on_canvas expects a working mode, got {image.mode}")
@@ -86,7 +86,7 @@ def place_on_canvas(
     work = image.transpose(_CLOCKWISE[turns]) if turns else image
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="place-band") as pool:
         if residual == 0.0:
-            return _place_axis_aligned(work, placed, pool)
+            return _place_axis_aligned(work, placed)
         return _place_rotated(work, placed, residual, pool)
 
 
@@ -95,65 +95,6 @@ def _bands(height: int) -> list[tuple[int, int]]:
     count = _BANDS if height >= _BANDS * _MIN_BAND_ROWS else 1
     edges = [height * i // count for i in range(count + 1)]
     return list(itertools.pairwise(edges))
-
-
-def _banded_resize(
-    image: Image.Image,
-    size: tuple[int, int],
-    box: tuple[float, float, float, float],
-    pool: ThreadPoolExecutor,
-    into: Image.Image | None = None,
-    at: tuple[int, int] = (0, 0),
-) -> Image.Image:
-    """``image.resize(size, LANCZOS, box=box, reducing_gap=3)``, band by band on ``pool``
-    (Pillow releases the GIL while resampling). Each band is pasted into ``into`` at ``at``
-    as it comes (a new image when ``into`` is None), so no second full-size copy is held.
-
-    The whole-factor box reduction that ``reducing_gap`` asks for is done once for the whole
-    box, as Pillow does it: reduced band by band, each band's pixel grid would start at its
-    own edge and fine texture would come out differently. Only the Lanczos pass is banded: a
-    band's source box is the same slice of the box, and the filter reads past a band's edges,
-    so bands join seamlessly (within Pillow's rounding, at most 2 levels).
-    """
-    width, height = size
-    premultiplied = {"RGBA": "RGBa", "LA": "La"}.get(image.mode)
-    if premultiplied:  # as Pillow's resize does, so transparent pixels never bleed colour
-        image = image.convert(premultiplied)
-    factor_x = int((box[2] - box[0]) / width / _REDUCING_GAP) or 1
-    factor_y = int((box[3] - box[1]) / height / _REDUCING_GAP) or 1
-    if factor_x > 1 or factor_y > 1:
-        support = 3.0 - 0.5  # Lanczos reaches 3 source pixels; Pillow's "safe box" margin
-        scale_x, scale_y = (box[2] - box[0]) / width, (box[3] - box[1]) / height
-        safe = (
-            max(0, int(box[0] - support * scale_x)),
-            max(0, int(box[1] - support * scale_y)),
-            min(image.width, math.ceil(box[2] + support * scale_x)),
-            min(image.height, math.ceil(box[3] + support * scale_y)),
-        )
-        image = image.reduce((factor_x, factor_y), box=safe)
-        box = (
-            (box[0] - safe[0]) / factor_x,
-            (box[1] - safe[1]) / factor_y,
-            (box[2] - safe[0]) / factor_x,
-            (box[3] - safe[1]) / factor_y,
-        )
-    left, top, right, bottom = box
-    rows_per_px = (bottom - top) / height
-    result = Image.new(premultiplied or image.mode, size) if into is None else into
-
-    def band(rows: tuple[int, int]) -> None:
-        first, last = rows
-        part = (left, top + first * rows_per_px, right, top + last * rows_per_px)
-        resized = image.resize((width, last - first), Image.Resampling.LANCZOS, box=part)
-        if premultiplied and into is not None:
-            resized = resized.convert(into.mode)
-        result.paste(resized, (at[0], at[1] + first))  # bands do not overlap
-
-    for _ in pool.map(band, _bands(height)):
-        pass
-    if premultiplied and into is None:
-        return result.convert(premultiplied[:-1] + "A")
-    return result
 
 
 def _has_alpha(mode: str) -> bool:
@@ -166,9 +107,7 @@ def _empty(mode: str, size: tuple[int, int]) -> Image.Image:
     return Image.new(mode, size, _WHITE[mode])
 
 
-def _place_axis_aligned(
-    work: Image.Image, placed: ResolvedPlacement, pool: ThreadPoolExecutor
-) -> PlacedCanvas:
+def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedCanvas:
     # Exact and cheap: resample just the source box that lands on the canvas, straight into
     # its integer pixel rectangle (Lanczos, antialiased), then paste. No affine pass at all.
     canvas_w, canvas_h = placed.canvas_size
@@ -183,17 +122,25 @@ def _place_axis_aligned(
     y0 = min(max(round(top), 0), canvas_h)
     x1 = min(max(round(left + width * scale), 0), canvas_w)
     y1 = min(max(round(top + height * scale), 0), canvas_h)
-    canvas = _empty(work.mode, placed.canvas_size)
     coverage = Image.new("L", placed.canvas_size, 0)
     if x1 <= x0 or y1 <= y0:  # the artwork lies entirely off the canvas
-        return PlacedCanvas(image=canvas, coverage=coverage)
+        return PlacedCanvas(image=_empty(work.mode, placed.canvas_size), coverage=coverage)
     source_box = (
         min(max((x0 - left) / scale, 0.0), width) * per_x,
         min(max((y0 - top) / scale, 0.0), height) * per_y,
         min(max((x1 - left) / scale, 0.0), width) * per_x,
         min(max((y1 - top) / scale, 0.0), height) * per_y,
     )
-    _banded_resize(work, (x1 - x0, y1 - y0), source_box, pool, into=canvas, at=(x0, y0))
+    # One resize call: split into bands, Pillow's Lanczos pass did not join seamlessly on
+    # fine textures (up to 10 levels apart on gravel), which cost a text detection.
+    region = work.resize(
+        (x1 - x0, y1 - y0), Image.Resampling.LANCZOS, box=source_box, reducing_gap=_REDUCING_GAP
+    )
+    if (x0, y0, x1, y1) == (0, 0, canvas_w, canvas_h) and not _has_alpha(work.mode):
+        canvas = region  # the usual cover fit: the region is the canvas (no second copy)
+    else:
+        canvas = _empty(work.mode, placed.canvas_size)
+        canvas.paste(region, (x0, y0))
     if _has_alpha(work.mode):
         coverage = canvas.getchannel("A")
     else:
@@ -211,7 +158,7 @@ def _place_rotated(
         max(1, round(placed.artwork_size[(turns + 1) % 2] * placed.scale)),
     )
     if target != work.size:
-        work = _banded_resize(work, target, (0.0, 0.0, float(work.width), float(work.height)), pool)
+        work = work.resize(target, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
     # ...then the residual affine: canvas point → point in the turned, resized image.
     theta = math.radians(residual)
     cos_t, sin_t = math.cos(theta), math.sin(theta)
