@@ -14,7 +14,8 @@ The conversion into the press space can also go through :class:`ConversionTables
 8-bit RGB (or grey) source, LittleCMS's answer for every possible input colour is computed
 once into a table (2^24 CMYK values, 64 MiB; 256 for grey) and the image is converted by
 looking each pixel up. LittleCMS's 8-bit transforms are pure functions of the pixel, so the
-result is byte-identical to applying the transform, at 3–4× its speed per core. Tables live
+result is byte-identical to applying the transform, at 6–8× its throughput per core (measured
+on phone and tablet canvases: ~240–360 MP/s against ~40). Tables live
 in files that every process on the machine maps (the page cache holds one copy).
 """
 
