@@ -251,12 +251,20 @@ def _wanted_colours(
     return _map_black_point(lab, *_black_points(mode, source_icc, output, settings))
 
 
+# Keeps R, G and B of an RGBX word, whatever the machine's byte order.
+_RGB_OF_WORD = np.frombuffer(b"\xff\xff\xff\x00", dtype=np.uint32)
+
+
 def _pixel_words(image: Image.Image) -> np.ndarray:
     """One uint32 per pixel holding the pixel's bytes (RGB padded to four, grey widened)."""
     if image.mode == "L":
         return np.frombuffer(image.tobytes(), dtype=np.uint8).astype(np.uint32)
-    rawmode = "RGBX" if image.mode == "RGB" else image.mode
-    return np.frombuffer(image.tobytes("raw", rawmode), dtype=np.uint32)
+    if image.mode == "RGB":
+        # Pillow keeps RGB in four bytes; the fourth is not always 255 (a paste through a
+        # mask leaves alpha there), and must not split one colour into several.
+        words = np.frombuffer(image.tobytes("raw", "RGBX"), dtype=np.uint32)
+        return np.bitwise_and(words, _RGB_OF_WORD)
+    return np.frombuffer(image.tobytes("raw", image.mode), dtype=np.uint32)
 
 
 def _image_of_words(mode: str, words: np.ndarray) -> Image.Image:

@@ -161,33 +161,65 @@ def _guide_scale(source: Template, ours: Template, placement: ResolvedPlacement)
     return placement.scale * placement.artwork_size[0] / source.canvas_size_px[0]
 
 
-def _bilinear(pixels: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """The first three channels of ``pixels`` (rows, cols, channels; uint8) at points
-    ``(ys, xs)``, bilinear (scaled-down guides have lines under two pixels wide): float32,
-    shape (3, *ys.shape).
+_Weights = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# The canvas is read this many bytes at a time (two megabytes): a whole tablet canvas copied
+# out at once is a large allocation that the system takes back after each job and maps
+# afresh for the next (those page faults cost more than the sampling itself).
+_BAND_BYTES = 2 << 20
+
+
+def _grid(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, _Weights]:
+    """For points ``(ys, xs)``: the row and column of the pixel above left of each, and the
+    bilinear weights (above, below, left, right) of it and its three neighbours."""
+    row0, col0 = np.floor(ys), np.floor(xs)
+    below, right = ys - row0, xs - col0
+    return row0.astype(np.intp), col0.astype(np.intp), (1.0 - below, below, 1.0 - right, right)
+
+
+def _take_corners(words: np.ndarray, width: int, corner: np.ndarray) -> np.ndarray:
+    """The pixel at ``corner`` (flat index into ``words``, one uint32 RGBX word per pixel,
+    ``width`` a row) and its neighbours right, below and below right: (4, *corner.shape).
+    ``mode="clip"`` only guards the edge: callers keep a margin."""
+    return np.stack(
+        [
+            np.take(words, index, mode="clip")
+            for index in (corner, corner + 1, corner + width, corner + (width + 1))
+        ]
+    )
+
+
+def _channels(words: np.ndarray) -> np.ndarray:
+    """The bytes of pixel words, channel last: (*words.shape, 4) uint8 (a view)."""
+    return words.view(np.uint8).reshape(*words.shape, 4)
+
+
+def _interpolate(corners: np.ndarray, weights: _Weights) -> np.ndarray:
+    """The three channels between the corner pixels from :func:`_take_corners`, bilinear
+    (scaled-down guides have lines under two pixels wide): float32, (3, *points shape).
 
     The arithmetic is that of ``scipy.ndimage.map_coordinates(order=1)``, step by step (corner
     by corner, value × row weight × column weight, in float64), so the values are the very
-    ones it gives; but all points are sampled in one pass over the interleaved 8-bit pixels,
-    without a float or per-channel copy of the canvas. Points must lie at least one pixel
-    inside the canvas (callers keep a margin); ``mode="clip"`` only guards the edge.
+    ones it gives, without a float or per-channel copy of the canvas.
     """
-    width, step = pixels.shape[1], pixels.shape[2]
-    row0, col0 = np.floor(ys), np.floor(xs)
-    below, right = ys - row0, xs - col0
-    above, left = 1.0 - below, 1.0 - right
-    corner = (row0.astype(np.intp) * width + col0.astype(np.intp)) * step
-    flat = pixels.reshape(-1)
-    down = step * width
-    values = np.empty((3, *ys.shape), dtype=np.float32)
+    above, below, left, right = weights
+    top_left, top_right, bottom_left, bottom_right = _channels(corners)
+    values = np.empty((3, *above.shape), dtype=np.float32)
     for channel in range(3):
-        at = corner + channel
-        total = np.take(flat, at, mode="clip") * above * left
-        total += np.take(flat, at + step, mode="clip") * above * right
-        total += np.take(flat, at + down, mode="clip") * below * left
-        total += np.take(flat, at + (down + step), mode="clip") * below * right
+        total = top_left[..., channel] * above * left
+        total += top_right[..., channel] * above * right
+        total += bottom_left[..., channel] * below * left
+        total += bottom_right[..., channel] * below * right
         values[channel] = total
     return values
+
+
+def _bilinear(pixels: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The three channels of ``pixels`` (rows, cols, 4; uint8, RGB padded to four bytes) at
+    ``(ys, xs)``, as the guide test samples them."""
+    width = pixels.shape[1]
+    row0, col0, weights = _grid(ys, xs)
+    words = pixels.reshape(-1).view(np.uint32)
+    return _interpolate(_take_corners(words, width, row0 * width + col0), weights)
 
 
 def _line_widths(scale: float) -> tuple[int, int]:
@@ -197,18 +229,42 @@ def _line_widths(scale: float) -> tuple[int, int]:
     return round(_SIDE_OFFSET_PX * max(1.0, scale)), round(_SEARCH_PX * max(1.0, scale))
 
 
-def _supports(
-    pixels: np.ndarray, paths: list[tuple[str, np.ndarray]], side: int, search: int
-) -> dict[str, float | None]:
-    """For each path, the share of its points where a thin one-colour line runs along it
-    (None: the path is mostly off the canvas, no evidence either way); ``side`` and
-    ``search`` as from :func:`_line_widths`.
+@dataclass
+class _Batch:
+    """The paths sampled together (their lines have the same widths): their points on the
+    canvas, sorted by row so that the canvas can be read a band of rows at a time, and the
+    pixels under every sample along the points' normals, filled in band by band."""
 
-    All paths are sampled together (one pass over all their normals), then judged one by one.
-    """
-    height, width = pixels.shape[:2]
+    side: int
+    search: int
+    kept: list[tuple[str, int]]  # path name and number of points, in the order joined
+    order: np.ndarray  # sorted position → position among the joined points
+    points: np.ndarray  # (x, y, nx, ny), sorted by y
+    corners: np.ndarray  # (4, distance, point) uint32 RGBX words
+
+    @property
+    def reach(self) -> int:
+        return self.side + self.search
+
+    def samples(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``points`` (some of ours) are sampled: (ys, xs), each (distance, point).
+        Sample [reach + d, point] lies d px along the point's normal, at every whole-pixel
+        distance the line test uses."""
+        distances = np.arange(-self.reach, self.reach + 1, dtype=np.float64)[:, None]
+        return (
+            points[:, 1] + distances * points[:, 3],
+            points[:, 0] + distances * points[:, 2],
+        )
+
+
+def _batch(
+    paths: list[tuple[str, np.ndarray]], side: int, search: int, size: tuple[int, int]
+) -> tuple[_Batch | None, dict[str, float | None]]:
+    """The batch of the paths that lie on the canvas, and None for each of the others (mostly
+    off the canvas: no evidence either way)."""
+    width, height = size
     margin = side + search + 1
-    result: dict[str, float | None] = {}
+    off_canvas: dict[str, float | None] = {}
     kept: list[tuple[str, np.ndarray]] = []
     for name, points in paths:
         keep = (
@@ -218,19 +274,60 @@ def _supports(
             & (points[:, 1] < height - margin)
         )
         if np.count_nonzero(keep) < _MIN_SAMPLES:
-            result[name] = None  # the path is (mostly) off the canvas
+            off_canvas[name] = None
         else:
             kept.append((name, points[keep]))
     if not kept:
-        return result
-    points = np.concatenate([p for _, p in kept])
-    # Each normal's profile, sampled once at every whole-pixel distance the tests below use:
-    # profiles[channel, reach + d, point] is the value d px along the point's normal.
-    reach = search + side
-    distances = np.arange(-reach, reach + 1, dtype=np.float64)[:, None]
-    profiles = _bilinear(
-        pixels, points[:, 1] + distances * points[:, 3], points[:, 0] + distances * points[:, 2]
+        return None, off_canvas
+    joined = np.concatenate([p for _, p in kept])
+    order = np.argsort(joined[:, 1], kind="stable")
+    batch = _Batch(
+        side=side,
+        search=search,
+        kept=[(name, len(p)) for name, p in kept],
+        order=order,
+        points=joined[order],
+        corners=np.empty((4, 2 * (side + search) + 1, len(joined)), dtype=np.uint32),
     )
+    return batch, off_canvas
+
+
+def _read_corners(rgb: Image.Image, batches: list[_Batch]) -> None:
+    """Fill every batch's corner pixels, reading the canvas once, a band of rows at a time.
+
+    A point's samples stay within ``reach`` rows of it (its normal has unit length), so a
+    band read ``reach + 2`` rows beyond the points it serves holds all of their pixels.
+    """
+    width, height = rgb.size
+    band_rows = max(32, _BAND_BYTES // (4 * width))
+    margin = max(b.reach for b in batches) + 2
+    for top in range(0, height, band_rows):
+        spans = [np.searchsorted(b.points[:, 1], (top, top + band_rows)) for b in batches]
+        if all(start == stop for start, stop in spans):
+            continue
+        y0, y1 = max(0, top - margin), min(height, top + band_rows + margin)
+        band = rgb.crop((0, y0, width, y1)).tobytes("raw", "RGBX")
+        words = np.frombuffer(band, dtype=np.uint32)
+        for b, (start, stop) in zip(batches, spans, strict=True):
+            if start < stop:
+                row0, col0, _ = _grid(*b.samples(b.points[start:stop]))
+                b.corners[:, :, start:stop] = _take_corners(
+                    words, width, (row0 - y0) * width + col0
+                )
+
+
+def _supports(batch: _Batch) -> dict[str, float | None]:
+    """For each path of the batch, the share of its points where a thin one-colour line runs
+    along it. All its paths are tested together, then judged one by one."""
+    side, search, corners = batch.side, batch.search, batch.corners
+    # An interpolated value lies between the pixels it mixes (in float32 too), so where all
+    # the pixels under a profile span no more than the line contrast in every channel, no
+    # line can show: only the other profiles (a third on a photo) are interpolated and tested.
+    under = _channels(corners)  # (corner, distance, point, channel)
+    span = under.max(axis=(0, 1)).astype(np.int16) - under.min(axis=(0, 1))
+    tested = np.flatnonzero((span[:, :3] > _LINE_CONTRAST).any(axis=1))
+    _, _, weights = _grid(*batch.samples(batch.points[tested]))
+    profiles = _interpolate(np.take(corners, tested, axis=2), weights)
     # A line at offset o (|o| ≤ search) differs from both sides (o ± side), in one direction,
     # in some channel. Row k of these slices is offset o = k - search.
     centre = profiles[:, side : side + 2 * search + 1]
@@ -238,16 +335,19 @@ def _supports(
     d2 = centre - profiles[:, 2 * side :]
     lighter = (d1 > _LINE_CONTRAST) & (d2 > _LINE_CONTRAST)
     darker = (d1 < -_LINE_CONTRAST) & (d2 < -_LINE_CONTRAST)
-    hit = (lighter | darker).any(axis=0)  # (offsets, points)
-    found = hit.any(axis=0)
-    # The line's colour at the first offset where it shows (as the search ran from -search).
-    first = hit.argmax(axis=0)
-    line_colour = np.zeros((len(points), 3), dtype=np.float32)
-    at = np.flatnonzero(found)
-    line_colour[at] = centre[:, first[at], at].T
+    hit = (lighter | darker).any(axis=0)  # (offsets, tested points)
+    shown = np.flatnonzero(hit.any(axis=0))
+    # Back in the order the paths were joined: where a line shows, and its colour at the
+    # first offset where it shows (as the search ran from -search).
+    at = batch.order[tested[shown]]
+    found = np.zeros(len(batch.order), dtype=bool)
+    found[at] = True
+    line_colour = np.zeros((len(batch.order), 3), dtype=np.float32)
+    line_colour[at] = centre[:, hit[:, shown].argmax(axis=0), shown].T
+    result: dict[str, float | None] = {}
     start = 0
-    for name, path_points in kept:
-        stop = start + len(path_points)
+    for name, count in batch.kept:
+        stop = start + count
         result[name] = _one_colour_share(found[start:stop], line_colour[start:stop])
         start = stop
     return result
@@ -269,12 +369,7 @@ def guide_evidence(
     """How strongly each candidate template's guides show on the flattened canvas."""
     # All three channels: a red cut line can have the lightness of mid-grey gravel. Kept as
     # the 8-bit pixels (a tablet canvas in float32 would be 80 MB); the sampling interpolates.
-    # Read padded to four bytes a pixel, as Pillow holds them: a plain copy, where packing to
-    # three bytes costs a pass of its own over the canvas.
     rgb = flat if flat.mode == "RGB" else flat.convert("RGB")
-    pixels = np.frombuffer(rgb.tobytes("raw", "RGBX"), dtype=np.uint8).reshape(
-        rgb.height, rgb.width, 4
-    )
     aw, ah = placement.artwork_size
     art_aspect = min(aw, ah) / max(aw, ah)
     foreign = [t for t in candidates if t.id != ours.id]
@@ -300,8 +395,16 @@ def guide_evidence(
             for name, points in paths
         )
     support: dict[str, float | None] = {}
-    for (side, search), batch in batches.items():
-        support.update(_supports(pixels, batch, side, search))
+    ready = []
+    for (side, search), batch_paths in batches.items():
+        batch, off_canvas = _batch(batch_paths, side, search, rgb.size)
+        support.update(off_canvas)
+        if batch is not None:
+            ready.append(batch)
+    if ready:
+        _read_corners(rgb, ready)
+    for batch in ready:
+        support.update(_supports(batch))
     evidence = []
     for index, template in enumerate(candidates):
         values = {name: support[f"{index}/{name}"] for name in names[index]}

@@ -297,3 +297,18 @@ def test_black_point_table_maps_exactly_as_the_direct_mapping(profiles: ProfileL
     assert mapped is not None
     assert np.array_equal(mapped, _map_black_point(lab, *_black_points(*key)))
     assert table.map(np.array([[[50.1, 0.0, 0.0]]], dtype=np.float32)) is None  # not 8-bit
+
+
+def test_one_colour_is_one_pair_whatever_pillow_keeps_in_the_padding_byte() -> None:
+    from preflight.colorshift import _distinct_pixels
+
+    # Flattening pastes through the alpha, which Pillow leaves in an RGB pixel's fourth byte:
+    # white artwork of every opacity over white paper is still one colour.
+    flat = Image.new("RGB", (64, 4), (255, 255, 255))
+    art = Image.new("RGBA", (64, 4), (255, 255, 255, 0))
+    art.putalpha(Image.fromarray(np.tile((np.arange(64) * 4).astype(np.uint8), (4, 1))))
+    flat.paste(art, (0, 0), art)
+    padding = np.frombuffer(flat.tobytes("raw", "RGBX"), dtype=np.uint8)[3::4]
+    assert len(np.unique(padding)) > 1  # the premise: the padding byte does vary
+    colours, _, _ = _distinct_pixels(flat, Image.new("CMYK", flat.size, (0, 0, 0, 0)))
+    assert colours.width == 1

@@ -42,10 +42,11 @@ def test_guide_sampling_gives_the_values_of_scipys_bilinear_interpolation() -> N
 
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    padded = np.concatenate([rgb, np.full((120, 90, 1), 255, dtype=np.uint8)], axis=2)
     ys = rng.uniform(1, 118, (17, 400))
     xs = rng.uniform(1, 88, (17, 400))
     xs[:, :50] = np.round(xs[:, :50])  # whole-pixel positions too
-    values = _bilinear(rgb, ys, xs)
+    values = _bilinear(padded, ys, xs)
     for channel in range(3):
         expected = ndimage.map_coordinates(
             rgb[..., channel], [ys.ravel(), xs.ravel()], order=1, mode="nearest", output=np.float32
