@@ -6,9 +6,10 @@ a job made that the largest part of a job's picture cost. Here every row uses th
 (the row above subtracted: one NumPy operation; flat legend bands and photos both become
 mostly small numbers), and the zlib stream is compressed in pieces on several threads, as
 pigz does: each piece is raw Deflate ending on a byte boundary (a sync flush), the pieces are
-concatenated under one zlib header and one Adler-32 of the whole data. Measured on a 1 MP
-photographic picture: 26 ms of CPU against Pillow's 60 ms, 5% larger. Any PNG reader reads
-the result; identical pixels give identical bytes.
+concatenated under one zlib header and one Adler-32 of the whole data. The Deflate encoder is
+ISA-L's (``isal``, level 1), about 3x zlib's fastest level for the same size (see
+:mod:`preflight.tiff`). Any PNG reader reads the result; identical pixels give identical
+bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image
 
 __all__ = ["encode_png"]
@@ -27,6 +29,7 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPE = {"L": 0, "RGB": 2, "RGBA": 6}
 _FILTER_UP = 2
 _ZLIB_HEADER_FASTEST = b"\x78\x01"  # Deflate, 32 KiB window, "fastest" level, no dictionary
+_DEFLATE_LEVEL = 1
 _MIN_PIECE_BYTES = 256 * 1024  # smaller pieces are not worth a thread
 
 
@@ -35,9 +38,10 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def _deflate_piece(data: memoryview, last: bool) -> bytes:
-    # Raw Deflate (no header), fastest level with run-length matching.
-    piece = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
-    return piece.compress(data) + piece.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    # Raw Deflate (no header: wbits -15), ending on a byte boundary unless it is the last.
+    piece = isal_zlib.compressobj(_DEFLATE_LEVEL, isal_zlib.DEFLATED, -15, 9)
+    flush = isal_zlib.Z_FINISH if last else isal_zlib.Z_SYNC_FLUSH
+    return piece.compress(data) + piece.flush(flush)
 
 
 def encode_png(image: Image.Image, threads: int = 2) -> bytes:

@@ -5,10 +5,11 @@ the largest single step of a job (~270 ms for an iPad canvas). A TIFF is a list 
 that are compressed independently, so we compress them on several threads (zlib releases
 the GIL) and lay the file out ourselves. The files are baseline TIFF 6.0 with the Adobe
 Deflate compression (8) and the horizontal predictor (317 = 2) that every RIP, Photoshop
-and libtiff read. zlib level 1 with run-length matching: after the predictor, flat areas are
-runs of zeros and photographs are mostly small differences, which Huffman coding handles
-well; measured on a photographic iPad canvas it is faster than libtiff's LZW (208 vs 272 ms
-CPU) and 20% smaller.
+and libtiff read. The Deflate encoder is ISA-L's (the ``isal`` package) at its level 1: a
+standard zlib stream that any inflater reads, made with vectorised matching. Measured on a
+photographic iPad canvas (26 MB after the predictor): 63 ms of CPU and 9.4 MB, against
+230 ms and 10.0 MB for zlib's fastest level with run-length matching, and 272 ms for
+libtiff's LZW.
 
 Exactly these tags and nothing else (no dates, no software name), so identical pixels give
 identical bytes: size, bits per sample, compression, photometric interpretation, strips,
@@ -19,10 +20,10 @@ predictor, and the ICC profile when there is one.
 from __future__ import annotations
 
 import struct
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image
 
 __all__ = ["encode_tiff"]
@@ -34,6 +35,7 @@ _PREDICTOR_HORIZONTAL = 2
 _PLANAR_CHUNKY = 1
 _RESOLUTION_INCH = 2
 _PHOTOMETRIC = {"L": 1, "CMYK": 5}  # min-is-black grey; separated (CMYK)
+_DEFLATE_LEVEL = 1  # ISA-L's levels are 0-3; 1 is as fast as 0 and 10% smaller
 _STRIP_BYTES = 512 * 1024  # uncompressed bytes per strip: enough strips to share out
 
 
@@ -47,8 +49,7 @@ def _strip(image: Image.Image, top: int, rows: int) -> bytes:
     # left (modulo 256), row by row.
     difference = block.copy()
     np.subtract(block[:, 1:], block[:, :-1], out=difference[:, 1:])
-    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    return deflate.compress(difference.tobytes()) + deflate.flush()
+    return isal_zlib.compress(difference.data, _DEFLATE_LEVEL)
 
 
 def encode_tiff(image: Image.Image, dpi: int, icc_profile: bytes | None, threads: int = 2) -> bytes:
