@@ -6,6 +6,14 @@ whole multiples of 90° losslessly, (2) resize with Lanczos to the target scale 
 in premultiplied alpha, so transparent pixels never leak a dark fringe), then (3) apply only
 the residual rotation, the sub-pixel scale correction and the translation with a bicubic
 affine transform. Geometry follows :mod:`preflight.geometry`.
+
+The resize runs on the job's threads (:func:`_resize_in_bands`) and gives the very bytes of
+Pillow's one-call resize: Pillow resamples in two separable passes, horizontal then vertical,
+with an 8-bit image between them. Each pass on its own splits exactly along the other axis
+(the horizontal pass row by row, the vertical pass column by column: no pixel of a band
+depends on another band), so we run the two passes ourselves, each in bands. Splitting one
+call into boxes along the same axis does not join seamlessly (each box gets its own rounded
+filter positions: up to 10 levels apart on fine textures, measured).
 """
 
 from __future__ import annotations
@@ -77,8 +85,8 @@ def place_on_canvas(
 
     ``image`` may be the artwork decoded at a reduced scale: geometry follows the artwork's
     real size (``placed.artwork_size``), pixels are sampled from whatever ``image`` holds.
-    A free angle's affine pass runs in horizontal bands on ``threads`` threads (exact: each
-    canvas pixel is sampled on its own, so the pixels do not depend on the threads).
+    The resize and a free angle's affine pass run in bands on ``threads`` threads (exact:
+    the pixels do not depend on the threads; see the module docstring).
     """
     if image.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
         raise ValueError(f"place_on_canvas expects a working mode, got {image.mode}")
@@ -86,8 +94,8 @@ def place_on_canvas(
     work = image.transpose(_CLOCKWISE[turns]) if turns else image
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="place-band") as pool:
         if residual == 0.0:
-            return _place_axis_aligned(work, placed)
-        return _place_rotated(work, placed, residual, pool)
+            return _place_axis_aligned(work, placed, pool, threads)
+        return _place_rotated(work, placed, residual, pool, threads)
 
 
 def _bands(height: int) -> list[tuple[int, int]]:
@@ -95,6 +103,83 @@ def _bands(height: int) -> list[tuple[int, int]]:
     count = _BANDS if height >= _BANDS * _MIN_BAND_ROWS else 1
     edges = [height * i // count for i in range(count + 1)]
     return list(itertools.pairwise(edges))
+
+
+# Pillow's Lanczos reaches 3 source pixels either side of a sample point (times the scale
+# when reducing).
+_LANCZOS_SUPPORT = 3.0
+_PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
+
+
+def _resize_in_bands(
+    image: Image.Image,
+    size: tuple[int, int],
+    box: tuple[float, float, float, float],
+    pool: ThreadPoolExecutor,
+    bands: int,
+) -> Image.Image:
+    """``image.resize(size, LANCZOS, box=box, reducing_gap=3)``, the two passes each split
+    into ``bands`` bands run on ``pool`` (the same bytes whatever the number of bands).
+
+    Falls back to the one call when Pillow would first reduce by a whole factor (a downscale
+    beyond the reducing gap), which is cheap already.
+    """
+    if image.mode in _PREMULTIPLIED:  # as Pillow does: resample in premultiplied alpha
+        premultiplied = image.convert(_PREMULTIPLIED[image.mode])
+        return _resize_in_bands(premultiplied, size, box, pool, bands).convert(image.mode)
+    width, height = size
+    left, top, right, bottom = box
+    if int((right - left) / width / _REDUCING_GAP) > 1 or int(
+        (bottom - top) / height / _REDUCING_GAP
+    ) > 1:
+        return image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
+    def split(length: int) -> list[tuple[int, int]]:
+        count = max(1, min(bands, length // _MIN_BAND_ROWS))
+        return list(itertools.pairwise(length * i // count for i in range(count + 1)))
+
+    # The source rows the vertical pass reads, with a pixel to spare (its filter positions
+    # are then those of the one call: the box moves by whole rows only).
+    reach = _LANCZOS_SUPPORT * max(1.0, (bottom - top) / height) + 1
+    first = max(0, math.floor(top - reach))
+    last = min(image.height, math.ceil(bottom + reach))
+    if (round(left), round(right)) == (left, right) and (right - left) == width:
+        # No horizontal resampling (a whole-pixel crop at scale 1): just the rows.
+        rows = image.crop((round(left), first, round(right), last))
+    else:
+
+        def horizontal(band: tuple[int, int]) -> Image.Image:
+            source = image.crop((0, first + band[0], image.width, first + band[1]))
+            return source.resize(
+                (width, band[1] - band[0]),
+                Image.Resampling.LANCZOS,
+                box=(left, 0, right, band[1] - band[0]),
+            )
+
+        row_bands = split(last - first)
+        rows = Image.new(image.mode, (width, last - first))
+        for (start, _), part in zip(row_bands, pool.map(horizontal, row_bands), strict=True):
+            rows.paste(part, (0, start))
+    top, bottom = top - first, bottom - first
+    if (round(top), round(bottom)) == (top, bottom) and (bottom - top) == height:
+        return rows.crop((0, round(top), width, round(bottom)))
+
+    def vertical(band: tuple[int, int]) -> Image.Image:
+        source = rows if (band[0], band[1]) == (0, width) else rows.crop(
+            (band[0], 0, band[1], rows.height)
+        )
+        return source.resize(
+            (band[1] - band[0], height),
+            Image.Resampling.LANCZOS,
+            box=(0, top, band[1] - band[0], bottom),
+        )
+
+    column_bands = split(width)
+    if len(column_bands) == 1:
+        return vertical(column_bands[0])
+    result = Image.new(image.mode, size)
+    for (start, _), part in zip(column_bands, pool.map(vertical, column_bands), strict=True):
+        result.paste(part, (start, 0))
+    return result
 
 
 def _has_alpha(mode: str) -> bool:
@@ -107,7 +192,9 @@ def _empty(mode: str, size: tuple[int, int]) -> Image.Image:
     return Image.new(mode, size, _WHITE[mode])
 
 
-def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedCanvas:
+def _place_axis_aligned(
+    work: Image.Image, placed: ResolvedPlacement, pool: ThreadPoolExecutor, threads: int
+) -> PlacedCanvas:
     # Exact and cheap: resample just the source box that lands on the canvas, straight into
     # its integer pixel rectangle (Lanczos, antialiased), then paste. No affine pass at all.
     canvas_w, canvas_h = placed.canvas_size
@@ -131,11 +218,7 @@ def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedC
         min(max((x1 - left) / scale, 0.0), width) * per_x,
         min(max((y1 - top) / scale, 0.0), height) * per_y,
     )
-    # One resize call: split into bands, Pillow's Lanczos pass did not join seamlessly on
-    # fine textures (up to 10 levels apart on gravel), which cost a text detection.
-    region = work.resize(
-        (x1 - x0, y1 - y0), Image.Resampling.LANCZOS, box=source_box, reducing_gap=_REDUCING_GAP
-    )
+    region = _resize_in_bands(work, (x1 - x0, y1 - y0), source_box, pool, threads)
     if (x0, y0, x1, y1) == (0, 0, canvas_w, canvas_h) and not _has_alpha(work.mode):
         canvas = region  # the usual cover fit: the region is the canvas (no second copy)
     else:
@@ -149,7 +232,11 @@ def _place_axis_aligned(work: Image.Image, placed: ResolvedPlacement) -> PlacedC
 
 
 def _place_rotated(
-    work: Image.Image, placed: ResolvedPlacement, residual: float, pool: ThreadPoolExecutor
+    work: Image.Image,
+    placed: ResolvedPlacement,
+    residual: float,
+    pool: ThreadPoolExecutor,
+    threads: int,
 ) -> PlacedCanvas:
     turns = _quarter_turns(placed.rotate_deg)[0]
     # Resize to the target scale with an antialiasing filter first...
@@ -158,7 +245,8 @@ def _place_rotated(
         max(1, round(placed.artwork_size[(turns + 1) % 2] * placed.scale)),
     )
     if target != work.size:
-        work = work.resize(target, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
+        box = (0.0, 0.0, float(work.width), float(work.height))
+        work = _resize_in_bands(work, target, box, pool, threads)
     # ...then the residual affine: canvas point → point in the turned, resized image.
     theta = math.radians(residual)
     cos_t, sin_t = math.cos(theta), math.sin(theta)
