@@ -131,6 +131,7 @@ class _State:
     proof_pictures: dict[str, Image.Image] = field(default_factory=dict)
     proof_files: dict[str, _Output] = field(default_factory=dict)
     proof_facts: dict[str, Any] | None = None
+    reduced: Image.Image | None = None  # the canvas at the annotated pictures' size
     annotated_pictures: dict[str, Image.Image] = field(default_factory=dict)
     annotated_files: dict[str, _Output] = field(default_factory=dict)
     annotated_facts: dict[str, Any] = field(default_factory=dict)
@@ -262,7 +263,7 @@ def _encode_proof(state: _State) -> _Updates:
     return {"proof_files": _outputs(encode_pictures(state.proof_pictures)), "proof_pictures": {}}
 
 
-def _annotate(state: _State) -> _Updates:
+def _reduce(state: _State) -> _Updates:
     if not state.request.pictures:
         return {}
     flat = _need(state.flat, "the flattened canvas")
@@ -271,6 +272,13 @@ def _annotate(state: _State) -> _Updates:
     reduced = reduce_canvas(_need(state.cmyk, "the CMYK image") if flat.mode == "CMYK" else flat)
     if reduced.mode == "CMYK":
         reduced = soft_proof(reduced, state.output_profile)
+    return {"reduced": reduced}
+
+
+def _annotate(state: _State) -> _Updates:
+    if not state.request.pictures:
+        return {}
+    reduced = _need(state.reduced, "the reduced canvas")
     template = state.request.template
     overlay = render_overlay(reduced, template, list(state.findings))
     placed = _need(state.placed, "the checked artwork")
@@ -278,6 +286,7 @@ def _annotate(state: _State) -> _Updates:
     return {
         "annotated_pictures": {OVERLAY_FILE: overlay.image, COLOR_SHIFT_FILE: shift_map.image},
         "annotated_facts": {"overlay": overlay.to_dict(), "color_shift": shift_map.to_dict()},
+        "reduced": None,
     }
 
 
@@ -308,7 +317,9 @@ STEPS: tuple[Step, ...] = (
     # From the print file's pixels: what production prints.
     Step("proof", _proof, after=("convert",)),
     Step("encode-proof", _encode_proof, after=("proof",)),
-    Step("annotate", _annotate, after=("check",)),
+    # The pictures' copy of the canvas, made while the content is still being analysed.
+    Step("reduce", _reduce, after=("convert",)),
+    Step("annotate", _annotate, after=("check", "reduce")),
     Step("encode-pictures", _encode_annotated, after=("annotate",)),
 )
 
