@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from bench.run import TABLES_DIR
+from preflight.allocator import use_one_malloc_arena
 from preflight.checks import CheckConfig
 from preflight.color import ColorSettings, ConversionTables, ProfileLibrary
 from preflight.job import JobRequest, run_job
@@ -34,6 +35,7 @@ def _peak_rss_bytes() -> int:
 
 
 def main() -> int:
+    use_one_malloc_arena()  # as every process that runs jobs does (see preflight.allocator)
     artwork, template_id = Path(sys.argv[1]), sys.argv[2]
     catalog = load_catalog()
     profiles = ProfileLibrary()

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageCms
 
+from preflight.allocator import use_one_malloc_arena
 from preflight.checks import CheckConfig
 from preflight.color import (
     ColorSettings,
@@ -361,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-queue", action="store_true", help="skip the queue throughput")
     parser.add_argument("--no-imagemagick", action="store_true")
     args = parser.parse_args(argv)
+    use_one_malloc_arena()  # as every process that runs jobs does (see preflight.allocator)
     repeat = 1 if args.quick else args.repeat
     sizes = ("S", "M") if args.quick else tuple(SIZES)
     catalog = load_catalog()

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from preflight.allocator import use_one_malloc_arena
 from preflight.checks import CheckConfig
 from preflight.color import ColorSettings, ConversionTables, ProfileLibrary, RenderingIntent
 from preflight.errors import PreflightError
@@ -260,6 +261,7 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> int:
     """Run the command line; ``extra`` adds an outer layer's subcommands."""
     args = _build_parser(extra).parse_args(argv)
+    use_one_malloc_arena()  # before any job thread allocates (see preflight.allocator)
     commands = {**_COMMANDS, **{command.name: command.run for command in extra}}
     try:
         return commands[args.command](args, _settings())

@@ -36,6 +36,7 @@ from preflight.color import (
     convert_to_output,
     soft_proof,
 )
+from preflight.colorshift import ColorShift
 from preflight.content import ContentAnalysis, analyse_content
 from preflight.errors import DeadlineExceeded
 from preflight.findings import Finding, verdict
@@ -124,7 +125,7 @@ class _State:
     flat: Image.Image | None = None
     content: ContentAnalysis | None = None
     findings: tuple[Finding, ...] = ()
-    placed: PlacedArtwork | None = None
+    color_shift: ColorShift | None = None  # measured by the checks, shown in a picture
     cmyk: Image.Image | None = None
     files: dict[str, _Output] = field(default_factory=dict)  # the print file (and white mask)
     # Pictures by file name, their encoded files, and their facts for the report.
@@ -219,7 +220,7 @@ def _check(state: _State) -> _Updates:
     # The template's own thresholds (from its file) refine the run's configuration.
     config = dataclasses.replace(state.request.checks, **template.checks.overrides())
     findings = run_checks(placed, template, _need(state.placement, "the placement"), config)
-    return {"findings": tuple(findings), "placed": placed}
+    return {"findings": tuple(findings), "color_shift": placed.color_shift()}
 
 
 def _convert(state: _State) -> _Updates:
@@ -281,8 +282,7 @@ def _annotate(state: _State) -> _Updates:
     reduced = _need(state.reduced, "the reduced canvas")
     template = state.request.template
     overlay = render_overlay(reduced, template, list(state.findings))
-    placed = _need(state.placed, "the checked artwork")
-    shift_map = render_color_shift_map(reduced, template, placed.color_shift())
+    shift_map = render_color_shift_map(reduced, template, state.color_shift)
     return {
         "annotated_pictures": {OVERLAY_FILE: overlay.image, COLOR_SHIFT_FILE: shift_map.image},
         "annotated_facts": {"overlay": overlay.to_dict(), "color_shift": shift_map.to_dict()},
@@ -324,6 +324,16 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+# The large fields, and the steps that read them: once those have all finished, the runner
+# lets go of the field (a canvas is 25 MB on an iPad, the CMYK image as much again), so a job
+# holds what later steps still need and nothing more.
+_READERS: dict[str, tuple[str, ...]] = {
+    "canvas": ("flatten", "check", "encode", "proof"),
+    "flat": ("convert", "analyse", "check", "reduce"),
+    "cmyk": ("check", "encode", "proof", "reduce"),
+}
+
+
 def _check_order(steps: tuple[Step, ...]) -> None:
     seen: set[str] = set()
     for step in steps:
@@ -334,6 +344,7 @@ def _check_order(steps: tuple[Step, ...]) -> None:
 
 
 _check_order(STEPS)
+assert all(set(readers) <= {step.name for step in STEPS} for readers in _READERS.values())
 
 
 def _timed(step: Step, state: _State) -> tuple[_Updates, float]:
@@ -382,9 +393,12 @@ def run_job(
             for future in finished:
                 step = running.pop(future)
                 updates, milliseconds = future.result()  # a step's error ends the job here
-                state = dataclasses.replace(state, **updates)
-                timings[step.name] = milliseconds
                 done.add(step.name)
+                released: dict[str, Any] = {
+                    name: None for name, readers in _READERS.items() if done.issuperset(readers)
+                }
+                state = dataclasses.replace(state, **{**updates, **released})
+                timings[step.name] = milliseconds
     finally:
         # After an error, steps not started never start and running ones are waited for; past
         # the deadline they are left to finish on their own (a thread cannot be stopped).
@@ -404,7 +418,7 @@ def _report(
     facts = _need(state.facts, "the artwork's facts")
     placement = _need(state.placement, "the placement")
     findings = list(state.findings)
-    shift = state.placed.color_shift() if state.placed is not None else None
+    shift = state.color_shift
     width, height = template.canvas_size_px
     return {
         "schema": REPORT_SCHEMA,
