@@ -84,6 +84,9 @@ class PlacedArtwork:
     source_icc: bytes | None = None  # the artwork's own profile (None: sRGB / output space)
     output: OutputProfile | None = None  # the press profile the CMYK is in
     color: ColorSettings = field(default_factory=ColorSettings)  # how the CMYK was made
+    # The colour shift, when the caller has measured it already (a job measures it while the
+    # content is analysed); otherwise measured on first use.
+    measured_color_shift: ColorShift | None = None
     # Per-job scratch space for analyses two checks share (guide evidence, colour shift).
     _memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -92,8 +95,8 @@ class PlacedArtwork:
         profile, or untagged CMYK printed as supplied)."""
         if "color_shift" not in self._memo:
             self._memo["color_shift"] = (
-                None
-                if self.output is None
+                self.measured_color_shift
+                if self.measured_color_shift is not None or self.output is None
                 else measure_color_shift(
                     self.flat, self.cmyk, self.coverage, self.source_icc, self.output, self.color
                 )

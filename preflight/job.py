@@ -36,7 +36,7 @@ from preflight.color import (
     convert_to_output,
     soft_proof,
 )
-from preflight.colorshift import ColorShift
+from preflight.colorshift import ColorShift, measure_color_shift
 from preflight.content import ContentAnalysis, analyse_content
 from preflight.errors import DeadlineExceeded
 from preflight.findings import Finding, verdict
@@ -125,7 +125,7 @@ class _State:
     flat: Image.Image | None = None
     content: ContentAnalysis | None = None
     findings: tuple[Finding, ...] = ()
-    color_shift: ColorShift | None = None  # measured by the checks, shown in a picture
+    color_shift: ColorShift | None = None  # artwork vs print: for a check and a picture
     cmyk: Image.Image | None = None
     files: dict[str, _Output] = field(default_factory=dict)  # the print file (and white mask)
     # Pictures by file name, their encoded files, and their facts for the report.
@@ -133,9 +133,10 @@ class _State:
     proof_files: dict[str, _Output] = field(default_factory=dict)
     proof_facts: dict[str, Any] | None = None
     reduced: Image.Image | None = None  # the canvas at the annotated pictures' size
-    annotated_pictures: dict[str, Image.Image] = field(default_factory=dict)
-    annotated_files: dict[str, _Output] = field(default_factory=dict)
+    annotated_files: dict[str, _Output] = field(default_factory=dict)  # the findings overlay
     annotated_facts: dict[str, Any] = field(default_factory=dict)
+    color_map_files: dict[str, _Output] = field(default_factory=dict)  # the colour-shift map
+    color_map_facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -215,12 +216,25 @@ def _check(state: _State) -> _Updates:
         source_icc=state.source_icc,
         output=state.output_profile,
         color=state.request.color,
+        measured_color_shift=state.color_shift,
     )
     template = state.request.template
     # The template's own thresholds (from its file) refine the run's configuration.
     config = dataclasses.replace(state.request.checks, **template.checks.overrides())
     findings = run_checks(placed, template, _need(state.placement, "the placement"), config)
-    return {"findings": tuple(findings), "color_shift": placed.color_shift()}
+    return {"findings": tuple(findings)}
+
+
+def _measure_colour(state: _State) -> _Updates:
+    shift = measure_color_shift(
+        _need(state.flat, "the flattened canvas"),
+        _need(state.cmyk, "the CMYK image"),
+        _need(state.canvas, "the placed canvas").coverage,
+        state.source_icc,
+        state.output_profile,
+        state.request.color,
+    )
+    return {"color_shift": shift}
 
 
 def _convert(state: _State) -> _Updates:
@@ -279,20 +293,25 @@ def _reduce(state: _State) -> _Updates:
 def _annotate(state: _State) -> _Updates:
     if not state.request.pictures:
         return {}
-    reduced = _need(state.reduced, "the reduced canvas")
-    template = state.request.template
-    overlay = render_overlay(reduced, template, list(state.findings))
-    shift_map = render_color_shift_map(reduced, template, state.color_shift)
+    overlay = render_overlay(
+        _need(state.reduced, "the reduced canvas"), state.request.template, list(state.findings)
+    )
     return {
-        "annotated_pictures": {OVERLAY_FILE: overlay.image, COLOR_SHIFT_FILE: shift_map.image},
-        "annotated_facts": {"overlay": overlay.to_dict(), "color_shift": shift_map.to_dict()},
-        "reduced": None,
+        "annotated_files": _outputs(encode_pictures({OVERLAY_FILE: overlay.image})),
+        "annotated_facts": {"overlay": overlay.to_dict()},
     }
 
 
-def _encode_annotated(state: _State) -> _Updates:
-    files = _outputs(encode_pictures(state.annotated_pictures))
-    return {"annotated_files": files, "annotated_pictures": {}}
+def _map_colour_shift(state: _State) -> _Updates:
+    if not state.request.pictures:
+        return {}
+    shift_map = render_color_shift_map(
+        _need(state.reduced, "the reduced canvas"), state.request.template, state.color_shift
+    )
+    return {
+        "color_map_files": _outputs(encode_pictures({COLOR_SHIFT_FILE: shift_map.image})),
+        "color_map_facts": {"color_shift": shift_map.to_dict()},
+    }
 
 
 @dataclass(frozen=True)
@@ -312,15 +331,18 @@ STEPS: tuple[Step, ...] = (
     Step("convert", _convert, after=("flatten",)),
     # Faces, text, distinct objects: what the content checks look for.
     Step("analyse", _analyse, after=("flatten",)),
-    Step("check", _check, after=("convert", "analyse")),
+    # Artwork vs print colours (for out-of-gamut and the colour-shift map), beside the analysis.
+    Step("measure-colour", _measure_colour, after=("convert",)),
+    Step("check", _check, after=("convert", "analyse", "measure-colour")),
     Step("encode", _encode, after=("convert",)),
     # From the print file's pixels: what production prints.
     Step("proof", _proof, after=("convert",)),
     Step("encode-proof", _encode_proof, after=("proof",)),
     # The pictures' copy of the canvas, made while the content is still being analysed.
     Step("reduce", _reduce, after=("convert",)),
+    Step("map-colour", _map_colour_shift, after=("measure-colour", "reduce")),
+    # The findings overlay (drawn and encoded): the one picture that waits for the checks.
     Step("annotate", _annotate, after=("check", "reduce")),
-    Step("encode-pictures", _encode_annotated, after=("annotate",)),
 )
 
 
@@ -328,9 +350,10 @@ STEPS: tuple[Step, ...] = (
 # lets go of the field (a canvas is 25 MB on an iPad, the CMYK image as much again), so a job
 # holds what later steps still need and nothing more.
 _READERS: dict[str, tuple[str, ...]] = {
-    "canvas": ("flatten", "check", "encode", "proof"),
-    "flat": ("convert", "analyse", "check", "reduce"),
-    "cmyk": ("check", "encode", "proof", "reduce"),
+    "canvas": ("flatten", "measure-colour", "check", "encode", "proof"),
+    "flat": ("convert", "analyse", "measure-colour", "check", "reduce"),
+    "cmyk": ("measure-colour", "check", "encode", "proof", "reduce"),
+    "reduced": ("map-colour", "annotate"),
 }
 
 
@@ -404,7 +427,9 @@ def run_job(
         # the deadline they are left to finish on their own (a thread cannot be stopped).
         pool.shutdown(wait=not late, cancel_futures=True)
     timings["total"] = round((time.perf_counter() - started) * 1000, 1)
-    outputs = {**state.files, **state.proof_files, **state.annotated_files}
+    outputs = {
+        **state.files, **state.proof_files, **state.annotated_files, **state.color_map_files
+    }
     return JobResult(
         report=_report(state, timings, outputs),
         files={name: output.data for name, output in outputs.items()},
@@ -447,6 +472,7 @@ def _report(
         "pictures": {
             **({"proof": state.proof_facts} if state.proof_facts is not None else {}),
             **state.annotated_facts,
+            **state.color_map_facts,
         },
         "outputs": {
             name: {"bytes": len(output.data), "sha256": output.sha256}
