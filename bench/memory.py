@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from bench.run import TABLES_DIR
-from preflight.allocator import use_one_malloc_arena
 from preflight.checks import CheckConfig
 from preflight.color import ColorSettings, ConversionTables, ProfileLibrary
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
+from preflight.runtime import prepare_job_process
 from preflight.templates import load_catalog
 
 
@@ -35,7 +35,7 @@ def _peak_rss_bytes() -> int:
 
 
 def main() -> int:
-    use_one_malloc_arena()  # as every process that runs jobs does (see preflight.allocator)
+    prepare_job_process()  # as every process that runs jobs does (see preflight.runtime)
     artwork, template_id = Path(sys.argv[1]), sys.argv[2]
     catalog = load_catalog()
     profiles = ProfileLibrary()

@@ -41,7 +41,6 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageCms
 
-from preflight.allocator import use_one_malloc_arena
 from preflight.checks import CheckConfig
 from preflight.color import (
     ColorSettings,
@@ -53,6 +52,7 @@ from preflight.color import (
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
 from preflight.render import encode_print_tiff
+from preflight.runtime import prepare_job_process
 from preflight.templates import Template, load_catalog
 
 SIZES = {"S": (1200, 2400), "M": (2400, 3000), "L": (6000, 8000)}
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-queue", action="store_true", help="skip the queue throughput")
     parser.add_argument("--no-imagemagick", action="store_true")
     args = parser.parse_args(argv)
-    use_one_malloc_arena()  # as every process that runs jobs does (see preflight.allocator)
+    prepare_job_process()  # as every process that runs jobs does (see preflight.runtime)
     repeat = 1 if args.quick else args.repeat
     sizes = ("S", "M") if args.quick else tuple(SIZES)
     catalog = load_catalog()

@@ -5,7 +5,7 @@ which the edges use): callers pass everything in. Modules: ``templates`` (device
 ``loading`` (safe decode), ``geometry`` (the coordinate convention and placement), ``render``
 (pixels onto the canvas, print-file encoders), ``color`` (the only ``ImageCms`` user),
 ``checks`` and ``findings`` (preflight), ``job`` (the ordered steps), ``guide`` (designer
-guides), ``allocator`` (the C allocator's setting for job processes), ``cli``.
+guides), ``runtime`` (process settings for job processes), ``cli``.
 """
 
 __version__ = "0.1.0"

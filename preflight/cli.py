@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from preflight.allocator import use_one_malloc_arena
 from preflight.checks import CheckConfig
 from preflight.color import ColorSettings, ConversionTables, ProfileLibrary, RenderingIntent
 from preflight.errors import PreflightError
@@ -24,6 +23,7 @@ from preflight.fileio import write_atomically
 from preflight.geometry import Placement
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
+from preflight.runtime import prepare_job_process
 from preflight.settings import Settings
 from preflight.templates import Template, load_catalog
 
@@ -261,7 +261,7 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None, extra: Sequence[Command] = ()) -> int:
     """Run the command line; ``extra`` adds an outer layer's subcommands."""
     args = _build_parser(extra).parse_args(argv)
-    use_one_malloc_arena()  # before any job thread allocates (see preflight.allocator)
+    prepare_job_process()  # before any job thread starts (see preflight.runtime)
     commands = {**_COMMANDS, **{command.name: command.run for command in extra}}
     try:
         return commands[args.command](args, _settings())

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
-from preflight.allocator import use_one_malloc_arena
+from preflight.runtime import prepare_job_process
 from preflight.settings import Settings
 from worker.tasks import TransientError, WorkerContext, claim_next, process_job
 from worker.webhooks import deliver_due
@@ -75,7 +75,7 @@ def _loop(
 
 
 def _process_main(settings_json: str, index: int, parent_pid: int) -> None:
-    use_one_malloc_arena()  # before any job thread allocates (see preflight.allocator)
+    prepare_job_process()  # before any job thread starts (see preflight.runtime)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from preflight.allocator import use_one_malloc_arena
+from preflight.runtime import prepare_job_process
 from preflight.settings import Settings
 from worker.celery_app import make_celery
 
@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--loglevel", default="INFO")
     args = parser.parse_args(argv)
-    # Before any job thread allocates; the pool's forked children inherit it.
-    use_one_malloc_arena()
+    # Before any job thread starts; the pool's forked children inherit it.
+    prepare_job_process()
     settings = Settings()
     app = make_celery(settings)
     # No mingle or gossip: the workers share nothing but the broker and the records, and
