@@ -85,8 +85,9 @@ class JobRequest:
     deadline_s: float = 120.0
     # The proof mockup, findings overlay and colour-shift map (off only for measurements).
     pictures: bool = True
-    # Steps that do not read each other's results run side by side on this many threads
-    # (1: one after another, in list order).
+    # Steps that do not read each other's results run side by side on this many threads, and
+    # the encoders and the resize split their work over as many (1: one after another, in
+    # list order, and no other thread: one worker process a core).
     threads: int = 2
 
     def __post_init__(self) -> None:
@@ -252,12 +253,17 @@ def _encode(state: _State) -> _Updates:
     template = state.request.template
     files = {
         PRINT_FILE: encode_print_tiff(
-            _need(state.cmyk, "the CMYK image"), template.print_dpi, state.output_profile.data
+            _need(state.cmyk, "the CMYK image"),
+            template.print_dpi,
+            state.output_profile.data,
+            state.request.threads,
         )
     }
     if template.substrate == "clear":
         coverage = _need(state.canvas, "the placed canvas").coverage
-        files[WHITE_MASK_FILE] = encode_white_mask_tiff(coverage, template.print_dpi)
+        files[WHITE_MASK_FILE] = encode_white_mask_tiff(
+            coverage, template.print_dpi, state.request.threads
+        )
     return {"files": _outputs(files)}
 
 
@@ -275,7 +281,8 @@ def _proof(state: _State) -> _Updates:
 
 def _encode_proof(state: _State) -> _Updates:
     # The pictures are dropped once encoded: a job holds what it still needs, nothing more.
-    return {"proof_files": _outputs(encode_pictures(state.proof_pictures)), "proof_pictures": {}}
+    files = encode_pictures(state.proof_pictures, state.request.threads)
+    return {"proof_files": _outputs(files), "proof_pictures": {}}
 
 
 def _reduce(state: _State) -> _Updates:
@@ -297,7 +304,9 @@ def _annotate(state: _State) -> _Updates:
         _need(state.reduced, "the reduced canvas"), state.request.template, list(state.findings)
     )
     return {
-        "annotated_files": _outputs(encode_pictures({OVERLAY_FILE: overlay.image})),
+        "annotated_files": _outputs(
+            encode_pictures({OVERLAY_FILE: overlay.image}, state.request.threads)
+        ),
         "annotated_facts": {"overlay": overlay.to_dict()},
     }
 
@@ -309,7 +318,9 @@ def _map_colour_shift(state: _State) -> _Updates:
         _need(state.reduced, "the reduced canvas"), state.request.template, state.color_shift
     )
     return {
-        "color_map_files": _outputs(encode_pictures({COLOR_SHIFT_FILE: shift_map.image})),
+        "color_map_files": _outputs(
+            encode_pictures({COLOR_SHIFT_FILE: shift_map.image}, state.request.threads)
+        ),
         "color_map_facts": {"color_shift": shift_map.to_dict()},
     }
 

@@ -30,6 +30,9 @@ _COLOUR_TYPE = {"L": 0, "RGB": 2, "RGBA": 6}
 _FILTER_UP = 2
 _ZLIB_HEADER_FASTEST = b"\x78\x01"  # Deflate, 32 KiB window, "fastest" level, no dictionary
 _DEFLATE_LEVEL = 1
+# The data is cut into this many pieces (fewer if small), whatever the threads, so that the
+# bytes do not depend on the machine.
+_PIECES = 2
 _MIN_PIECE_BYTES = 256 * 1024  # smaller pieces are not worth a thread
 
 
@@ -45,7 +48,8 @@ def _deflate_piece(data: memoryview, last: bool) -> bytes:
 
 
 def encode_png(image: Image.Image, threads: int = 2) -> bytes:
-    """``image`` (mode L, RGB or RGBA, 8 bits) as a PNG, compressed on ``threads`` threads."""
+    """``image`` (mode L, RGB or RGBA, 8 bits) as a PNG, compressed on ``threads`` threads
+    (the same bytes whatever their number)."""
     if image.mode not in _COLOUR_TYPE:
         raise ValueError(f"encode_png writes L, RGB or RGBA, got {image.mode}")
     width, height = image.size
@@ -55,15 +59,15 @@ def encode_png(image: Image.Image, threads: int = 2) -> bytes:
     filtered[0, 1:] = rows[0]  # the first row's "row above" is zeros
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as PNG wants
     data = memoryview(filtered.reshape(-1).data)
-    count = max(1, min(threads, len(data) // _MIN_PIECE_BYTES))
+    count = max(1, min(_PIECES, len(data) // _MIN_PIECE_BYTES))
     bounds = [len(data) * i // count for i in range(count + 1)]
     pieces = [data[start:end] for start, end in itertools.pairwise(bounds)]
     lasts = [i == count - 1 for i in range(count)]
-    if count > 1:
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="png-piece") as pool:
+    if count > 1 and threads > 1:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="png-piece") as pool:
             deflated = list(pool.map(_deflate_piece, pieces, lasts))
     else:
-        deflated = [_deflate_piece(pieces[0], True)]
+        deflated = [_deflate_piece(piece, last) for piece, last in zip(pieces, lasts, strict=True)]
     stream = (
         _ZLIB_HEADER_FASTEST + b"".join(deflated) + struct.pack(">I", zlib.adler32(data))
     )

@@ -349,23 +349,25 @@ def flatten(canvas: PlacedCanvas) -> Image.Image:
     return flat
 
 
-def encode_print_tiff(image: Image.Image, dpi: int, icc_profile: bytes) -> bytes:
-    """The print file: a CMYK TIFF with the output profile embedded."""
+def encode_print_tiff(
+    image: Image.Image, dpi: int, icc_profile: bytes, threads: int = 2
+) -> bytes:
+    """The print file: a CMYK TIFF with the output profile embedded (on ``threads`` threads)."""
     if image.mode != "CMYK":
         raise ValueError(f"print files are CMYK, got {image.mode}")
-    return encode_tiff(image, dpi, icc_profile)
+    return encode_tiff(image, dpi, icc_profile, threads)
 
 
-def encode_white_mask_tiff(coverage: Image.Image, dpi: int) -> bytes:
+def encode_white_mask_tiff(coverage: Image.Image, dpi: int, threads: int = 2) -> bytes:
     """The white-ink (underbase) channel: 255 where the print must be fully opaque."""
     if coverage.mode != "L":
         raise ValueError(f"the white mask is one channel (L), got {coverage.mode}")
-    return encode_tiff(coverage, dpi, None)
+    return encode_tiff(coverage, dpi, None, threads)
 
 
-def _encode_picture(name: str, image: Image.Image) -> bytes:
+def _encode_picture(name: str, image: Image.Image, threads: int) -> bytes:
     if name.endswith(".png"):
-        return encode_png(image)
+        return encode_png(image, threads)
     if name.endswith(".jpg"):
         out = io.BytesIO()
         image.save(out, format="JPEG", quality=90)
@@ -373,9 +375,11 @@ def _encode_picture(name: str, image: Image.Image) -> bytes:
     raise ValueError(f"no picture format for {name!r} (.png or .jpg)")
 
 
-def encode_pictures(pictures: dict[str, Image.Image]) -> dict[str, bytes]:
-    """Encode pictures (RGB) by file name, ``.png`` or ``.jpg``, on two threads: the encoders
-    release the GIL, so a job's verdict comes back sooner on a multi-core machine."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        encoded = pool.map(_encode_picture, pictures, pictures.values())
+def encode_pictures(pictures: dict[str, Image.Image], threads: int = 2) -> dict[str, bytes]:
+    """Encode pictures (RGB) by file name, ``.png`` or ``.jpg``, on ``threads`` threads: the
+    encoders release the GIL, so a job's verdict comes back sooner on a multi-core machine."""
+    if threads == 1:  # a job on one thread starts no others (one worker process a core)
+        return {name: _encode_picture(name, image, 1) for name, image in pictures.items()}
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        encoded = pool.map(_encode_picture, pictures, pictures.values(), [threads] * len(pictures))
         return dict(zip(pictures, encoded, strict=True))
