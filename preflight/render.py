@@ -113,8 +113,15 @@ _LANCZOS_SUPPORT = 3.0
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 
 
-def _split(length: int, bands: int) -> list[tuple[int, int]]:
-    count = max(1, min(bands, length // _MIN_BAND_ROWS))
+# A band's source pixels (cropped, and premultiplied for alpha) are copied at most this many
+# bytes at a time, so that bands in flight cost little memory whatever the artwork's size.
+_BAND_SOURCE_BYTES = 16 * 1024 * 1024
+
+
+def _split(length: int, bands: int, source_bytes: int = 0) -> list[tuple[int, int]]:
+    """``length`` cut into ``bands`` bands, or more where their source would be large."""
+    count = max(1, min(bands, length // _MIN_BAND_ROWS), -(-source_bytes // _BAND_SOURCE_BYTES))
+    count = min(count, length)
     return list(itertools.pairwise(length * i // count for i in range(count + 1)))
 
 
@@ -159,7 +166,9 @@ def _resize_in_bands(
             rows = source_rows(first, last, (x0, x1))
             return rows.reduce((factor_x, factor_y))
 
-        row_bands = _split(reduced_rows, bands)
+        # Pillow keeps 4 bytes a pixel (1 for L); premultiplying copies the band once more.
+        row_bytes = (x1 - x0) * factor_y * (4 if image.mode != "L" else 1)
+        row_bands = _split(reduced_rows, bands, reduced_rows * row_bytes * 2)
         parts = list(pool.map(reduce, row_bands))
         source = Image.new(parts[0].mode, (parts[0].width, reduced_rows))
         for (start, _), part in zip(row_bands, parts, strict=True):
@@ -193,7 +202,8 @@ def _resize_in_bands(
                 box=(left, 0, right, band[1] - band[0]),
             )
 
-        row_bands = _split(last - first, bands)
+        source_copy = 0 if source is not None else (last - first) * source_width * 4 * 2
+        row_bands = _split(last - first, bands, source_copy)
         parts = list(pool.map(horizontal, row_bands))
         rows = Image.new(parts[0].mode, (width, last - first))
         for (start, _), part in zip(row_bands, parts, strict=True):

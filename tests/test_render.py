@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from preflight import render
 from preflight.geometry import Placement, resolve_placement
 from preflight.render import _resize_in_bands, flatten, place_on_canvas
 from tests.imaging import assert_images_close, photo
@@ -144,6 +145,7 @@ def test_banded_resize_is_the_same_whatever_the_bands_and_close_to_one_call(
     source: tuple[int, int],
     size: tuple[int, int],
     box: tuple[float, float, float, float],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     image = photo(source).convert(mode)
     if mode == "RGBA":  # alpha that varies, so premultiplying matters
@@ -151,6 +153,10 @@ def test_banded_resize_is_the_same_whatever_the_bands_and_close_to_one_call(
         image.putalpha(Image.fromarray(ramp.astype(np.uint8)))
     with ThreadPoolExecutor(max_workers=3) as pool:
         bands = [_resize_in_bands(image, size, box, pool, count) for count in (1, 2, 3)]
+        # Large sources are cut into more bands than threads (memory): as if this one were.
+        monkeypatch.setattr(render, "_BAND_SOURCE_BYTES", 64 * 1024)
+        bands.append(_resize_in_bands(image, size, box, pool, 2))
+    assert bands[0].tobytes() == bands[3].tobytes()
     assert bands[0].tobytes() == bands[1].tobytes() == bands[2].tobytes()
     # Pillow's one call may run the two passes in the other order (the 8-bit image between
     # them then rounds differently): a rounding difference, never a seam or a shift.
