@@ -2,7 +2,7 @@
 
 Why our own writer: Pillow (through libtiff) compresses a TIFF on one thread, and its LZW was
 the largest single step of a job (~270 ms for an iPad canvas). A TIFF is a list of strips
-that are compressed independently, so we compress them on several threads (zlib releases
+that are compressed independently, so we compress them on several threads (Deflate releases
 the GIL) and lay the file out ourselves. The files are baseline TIFF 6.0 with the Adobe
 Deflate compression (8) and the horizontal predictor (317 = 2) that every RIP, Photoshop
 and libtiff read. The Deflate encoder is ISA-L's (the ``isal`` package) at its level 1: a
