@@ -75,8 +75,7 @@ class PlacedArtwork:
     CMYK separation it will print as (all canvases follow :mod:`preflight.geometry`)."""
 
     facts: ArtworkFacts
-    canvas: Image.Image
-    coverage: Image.Image
+    coverage: Image.Image  # the artwork's opacity on each canvas pixel (L, 0-255)
     flat: Image.Image  # the canvas on paper white (RGB, L or CMYK)
     cmyk: Image.Image
     dpi: float

@@ -125,6 +125,7 @@ class _State:
     source_icc: bytes | None = None
     placement: ResolvedPlacement | None = None
     canvas: PlacedCanvas | None = None
+    coverage: Image.Image | None = None  # the artwork's opacity on each canvas pixel (L)
     flat: Image.Image | None = None
     content: ContentAnalysis | None = None
     findings: tuple[Finding, ...] = ()
@@ -194,7 +195,9 @@ def _place(state: _State) -> _Updates:
     )
     canvas = place_on_canvas(artwork.image, resolved, state.request.threads)
     # The decoded pixels are not needed once placed: dropped (up to hundreds of MB).
-    return {"placement": resolved, "canvas": canvas, "artwork": None}
+    return {
+        "placement": resolved, "canvas": canvas, "coverage": canvas.coverage, "artwork": None
+    }
 
 
 def _flatten(state: _State) -> _Updates:
@@ -207,11 +210,9 @@ def _analyse(state: _State) -> _Updates:
 
 
 def _check(state: _State) -> _Updates:
-    canvas = _need(state.canvas, "the placed canvas")
     placed = PlacedArtwork(
         facts=_need(state.facts, "the artwork's facts"),
-        canvas=canvas.image,
-        coverage=canvas.coverage,
+        coverage=_need(state.coverage, "the artwork's coverage"),
         flat=_need(state.flat, "the flattened canvas"),
         cmyk=_need(state.cmyk, "the CMYK image"),
         dpi=state.request.template.print_dpi,
@@ -232,7 +233,7 @@ def _measure_colour(state: _State) -> _Updates:
     shift = measure_color_shift(
         _need(state.flat, "the flattened canvas"),
         _need(state.cmyk, "the CMYK image"),
-        _need(state.canvas, "the placed canvas").coverage,
+        _need(state.coverage, "the artwork's coverage"),
         state.source_icc,
         state.output_profile,
         state.request.color,
@@ -262,7 +263,7 @@ def _encode(state: _State) -> _Updates:
         )
     }
     if template.substrate == "clear":
-        coverage = _need(state.canvas, "the placed canvas").coverage
+        coverage = _need(state.coverage, "the artwork's coverage")
         files[WHITE_MASK_FILE] = encode_white_mask_tiff(
             coverage, template.print_dpi, state.request.threads
         )
@@ -274,7 +275,7 @@ def _proof(state: _State) -> _Updates:
         return {}
     mockup = render_mockup(
         _need(state.cmyk, "the CMYK image"),
-        _need(state.canvas, "the placed canvas").coverage,
+        _need(state.coverage, "the artwork's coverage"),
         state.request.template,
         state.output_profile,
     )
@@ -363,7 +364,9 @@ STEPS: tuple[Step, ...] = (
 # lets go of the field (a canvas is 25 MB on an iPad, the CMYK image as much again), so a job
 # holds what later steps still need and nothing more.
 _READERS: dict[str, tuple[str, ...]] = {
-    "canvas": ("flatten", "measure-colour", "check", "encode", "proof"),
+    # The placed image itself only until flattened (25 MB of RGBA on an iPad canvas); its
+    # coverage (a quarter of that) lives on as its own field.
+    "canvas": ("flatten",),
     "flat": ("convert", "analyse", "measure-colour", "check", "reduce"),
     "cmyk": ("measure-colour", "check", "encode", "proof", "reduce"),
     "reduced": ("map-colour", "annotate"),
