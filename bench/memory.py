@@ -13,6 +13,7 @@ from pathlib import Path
 from bench.run import TABLES_DIR
 from preflight.checks import CheckConfig
 from preflight.color import ColorSettings, ConversionTables, ProfileLibrary
+from preflight.content import prepare_detectors
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
 from preflight.runtime import prepare_job_process
@@ -54,6 +55,7 @@ def main() -> int:
     before_table = _rss_bytes()
     tables = ConversionTables(TABLES_DIR)
     tables.prepare(None, profiles.get("chemical-proof"), ColorSettings())
+    prepare_detectors()  # a worker loads the compiled face search at start, as the table
     baseline = _rss_bytes()  # libraries imported, catalog and profiles loaded, input read
     run_job(request, profiles, tables)
     peak = _peak_rss_bytes()

@@ -49,6 +49,7 @@ from preflight.color import (
     convert_to_output,
     srgb_profile_bytes,
 )
+from preflight.content import prepare_detectors
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
 from preflight.render import encode_print_tiff
@@ -363,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-imagemagick", action="store_true")
     args = parser.parse_args(argv)
     prepare_job_process()  # as every process that runs jobs does (see preflight.runtime)
+    prepare_detectors()  # as a worker does at start
     repeat = 1 if args.quick else args.repeat
     sizes = ("S", "M") if args.quick else tuple(SIZES)
     catalog = load_catalog()

@@ -7,7 +7,7 @@ canvas; results are boxes in canvas pixels (see :mod:`preflight.geometry`).
 
 * **Faces**: scikit-image's LBP frontal-face cascade, on a copy of about 40 000 px (at least
   1.4 px/mm); faces found only in a turned copy (0.9 px/mm, confirmed at 1.35 px/mm) mean
-  the artwork is rotated. The cascade is evaluated here with array operations
+  the artwork is rotated. The cascade is evaluated here by a compiled loop
   (:class:`_LbpCascade`): the same windows, arithmetic and grouping as skimage's
   ``Cascade.detect_multi_scale``, so the same detections, at a fraction of the cost.
 * **Text**: stroke-like marks (morphological top-hat at ≤ 2.3 mm stroke width, ≥ 25% contrast)
@@ -42,7 +42,7 @@ from skimage.transform import integral_image
 
 from preflight.geometry import MM_PER_INCH, Box
 
-__all__ = ["ContentAnalysis", "ContentObject", "analyse_content"]
+__all__ = ["ContentAnalysis", "ContentObject", "analyse_content", "prepare_detectors"]
 
 ObjectKind = Literal["face", "text", "object"]
 
@@ -94,17 +94,7 @@ class ContentAnalysis:
         }
 
 
-# --- faces: the LBP cascade, evaluated with arrays -------------------------------------------
-
-# The eight outer blocks of a multi-block LBP feature, clockwise from the top left: the first
-# gives the code's bit 7, the last bit 0 (skimage's ``_multiblock_lbp``).
-_LBP_NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
-# Measured trade-offs: slices of every window of a scale pay on scales of a few thousand
-# windows while ~30% of them are alive; gathering costs a few ns per window and stump once
-# thousands of windows share each array operation (in chunks that stay in the cache).
-_DENSE_MIN_WINDOWS = 4096
-_DENSE_MIN_SHARE = 0.3
-_POOL_CHUNK = 4096
+# --- faces: the LBP cascade, compiled -------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -115,16 +105,14 @@ class _Stage:
 
 
 class _LbpCascade:
-    """scikit-image's LBP frontal-face cascade (the OpenCV model it ships), evaluated with arrays.
+    """scikit-image's LBP frontal-face cascade (the OpenCV model it ships), evaluated by a
+    compiled loop (:func:`preflight.cascade_kernel.cascade_hits`).
 
     ``skimage.feature.Cascade.detect_multi_scale`` classifies one window after another, about
     0.35 µs each; on a tablet canvas that was most of the analysis. This evaluates the same
-    windows of the same model with the same float32 arithmetic (integral image, block sums,
-    ``>=`` against the centre block, stage sums in stump order) and groups the hits the same
+    windows of the same model with the same float32 arithmetic and groups the hits the same
     way, so it finds exactly what skimage finds (``tests/test_content_checks.py`` compares
-    them), but one stage for many windows at a time: the first stages, which reject most
-    windows, for every window of a scale at once as shifted slices of block-sum images; the
-    survivors of all scales together, gathering their blocks from the integral image.
+    them), several times faster and without holding Python's GIL.
     """
 
     def __init__(self, path: str, eps: float = 1e-5) -> None:
@@ -152,6 +140,11 @@ class _LbpCascade:
             threshold = np.float32(float(_xml_text(stage, "stageThreshold"))) - np.float32(eps)
             stages.append(_Stage(threshold, np.array(features), np.array(values, np.float32)))
         self.stages = tuple(stages)
+        # The stages laid end to end for the compiled loop.
+        self._stage_stops = np.cumsum([s.features.size for s in stages]).astype(np.int64)
+        self._thresholds = np.array([s.threshold for s in stages], np.float32)
+        self._features = np.concatenate([s.features for s in stages]).astype(np.int64)
+        self._values = np.ascontiguousarray(np.concatenate([s.values for s in stages]))
 
     def _scales(
         self, min_size: tuple[int, int], max_size: tuple[int, int], step: float
@@ -175,6 +168,8 @@ class _LbpCascade:
     ) -> list[tuple[int, int, int, int]]:
         """Grouped detections ``(row, col, width, height)``, as ``detect_multi_scale`` with
         ``step_ratio=1`` (``min_neighbor_number``, ``intersection_score_threshold``)."""
+        from preflight.cascade_kernel import cascade_hits
+
         height, width = pixels.shape
         # A zero row and column before skimage's float32 integral image: its edge cases
         # (terms it skips) become additions of 0, which are exact.
@@ -182,172 +177,23 @@ class _LbpCascade:
         table[1:, 1:] = integral_image(pixels)
         scales = self._scales(min_size, max_size, float(np.float32(scale_factor)))
         # Feature rectangles at each scale, truncated as C casts the float32 products.
-        geometry = np.array([(self.rects * scale).astype(np.int64) for scale in scales])
-        windows = []  # per scale: (scale index, next stage, rows, cols) of the live windows
-        codes = _LbpCodes(table)
-        for index, scale in enumerate(scales):
-            step = int(float(scale) + 0.5)  # skimage rounds scale × step_ratio (1)
-            # Its loops stop before the last position (``row < max_row``).
-            rows = np.arange(0, height - int(np.float32(self.height) * scale), step)
-            cols = np.arange(0, width - int(np.float32(self.width) * scale), step)
-            if rows.size and cols.size:
-                codes.next_scale()
-                first = self._first_stages(codes, geometry[index], rows, cols, step)
-                windows.append((index, *first))
-        found = self._later_stages(table, geometry, windows)
+        geometry = np.array(
+            [(self.rects * scale).astype(np.int64) for scale in scales], np.int64
+        ).reshape(scales.size, *self.rects.shape)
+        steps = np.array([int(float(s) + 0.5) for s in scales], np.int64)  # scale × step_ratio
+        # skimage's loops stop before the last position (``row < max_row``).
+        row_stops = np.array([height - int(np.float32(self.height) * s) for s in scales])
+        col_stops = np.array([width - int(np.float32(self.width) * s) for s in scales])
+        found = cascade_hits(
+            table, geometry, row_stops.astype(np.int64), col_stops.astype(np.int64), steps,
+            self._stage_stops, self._thresholds, self._features, self._values,
+        )  # fmt: skip
         sizes = [
             (int(np.float32(self.width) * scale), int(np.float32(self.height) * scale))
             for scale in scales
         ]
-        hits = [(r, c, *sizes[s]) for s, r, c in found]
+        hits = [(r, c, *sizes[s]) for s, r, c in found.tolist()]
         return _group_detections(hits, overlap, min_neighbours)
-
-    def _first_stages(
-        self, codes: _LbpCodes, geometry: np.ndarray, rows: np.ndarray, cols: np.ndarray, step: int
-    ) -> tuple[int, np.ndarray, np.ndarray]:
-        """One scale's first stages on all its windows at once; the next stage and the
-        windows still alive."""
-        stage = 0
-        alive = np.ones((rows.size, cols.size), bool)
-        if alive.size >= _DENSE_MIN_WINDOWS:
-            points = np.empty(alive.shape, np.float32)
-            gained = np.empty(alive.shape, np.float32)
-            while stage < len(self.stages) and alive.mean() >= _DENSE_MIN_SHARE:
-                spec = self.stages[stage]
-                points[:] = 0
-                for feature, values in zip(spec.features, spec.values, strict=True):
-                    r, c, w, h = (int(v) for v in geometry[feature])
-                    code = codes.grid(r, c, w, h, rows.size, cols.size, step)
-                    points += values.take(code, out=gained)
-                alive &= ~(points < spec.threshold)
-                stage += 1
-        r_index, c_index = np.nonzero(alive)
-        return stage, rows[r_index], cols[c_index]
-
-    def _later_stages(
-        self,
-        table: np.ndarray,
-        geometry: np.ndarray,
-        windows: list[tuple[int, int, np.ndarray, np.ndarray]],
-    ) -> list[tuple[int, int, int]]:
-        """The remaining stages for the live windows of all scales together; ``(scale, row,
-        col)`` of those that pass every stage, in skimage's order (scale, row, column)."""
-        if not windows:
-            return []
-        scale = np.concatenate([np.full(r.size, s) for s, _, r, _ in windows])
-        stage_of = np.concatenate([np.full(r.size, t) for _, t, r, _ in windows])
-        rows = np.concatenate([r for _, _, r, _ in windows])
-        cols = np.concatenate([c for _, _, _, c in windows])
-        flat, stride = table.ravel(), table.shape[1]
-        corner = np.arange(4)
-        # Offsets of each feature's 4 × 4 block corners from its window's top-left pixel in
-        # the flattened integral image: (4, 4, scales, features).
-        g_r, g_c, g_w, g_h = np.moveaxis(geometry, -1, 0)
-        ys = g_r + corner[:, None, None] * g_h
-        xs = g_c + corner[:, None, None] * g_w
-        offsets = ys[:, None] * stride + xs[None, :]
-        base = rows * stride + cols
-        for number, spec in enumerate(self.stages):
-            todo = np.nonzero(stage_of == number)[0]
-            # In chunks, so that the (4, 4, stumps, windows) arrays stay in the cache.
-            for chunk in np.array_split(todo, -(-todo.size // _POOL_CHUNK)) if todo.size else ():
-                passed = self._passes(spec, flat, offsets, scale[chunk], base[chunk])
-                stage_of[chunk[passed]] = number + 1
-            keep = stage_of != number
-            scale, stage_of, base = scale[keep], stage_of[keep], base[keep]
-        order = np.lexsort((base, scale))  # base orders by row, then column
-        return list(
-            zip(
-                scale[order].tolist(),
-                (base[order] // stride).tolist(),
-                (base[order] % stride).tolist(),
-                strict=True,
-            )
-        )
-
-    @staticmethod
-    def _passes(
-        spec: _Stage, flat: np.ndarray, offsets: np.ndarray, scale: np.ndarray, base: np.ndarray
-    ) -> np.ndarray:
-        """Which windows (top-left ``base`` in the flattened integral image, sorted by
-        ``scale``) pass the stage."""
-        # Each scale's run of windows shares its offsets.
-        runs = np.searchsorted(scale, np.arange(offsets.shape[2] + 1))
-        at = np.empty((4, 4, spec.features.size, base.size), np.int64)
-        for index in np.nonzero(np.diff(runs))[0]:
-            lo, hi = runs[index], runs[index + 1]
-            np.add(offsets[:, :, index, spec.features, None], base[lo:hi], out=at[..., lo:hi])
-        v = flat.take(at)  # the corners of every stump's blocks for every window
-        sums = ((v[1:, 1:] + v[:-1, :-1]) - v[:-1, 1:]) - v[1:, :-1]
-        code = np.zeros(sums.shape[2:], np.uint8)
-        for dr, dc in _LBP_NEIGHBOURS:
-            code += code
-            code |= (sums[1 + dr, 1 + dc] >= sums[1, 1]).view(np.uint8)
-        gained = spec.values.ravel().take(code + 256 * np.arange(code.shape[0])[:, None])
-        points = np.zeros(base.size, np.float32)
-        for row in gained:  # in stump order, as skimage adds them
-            points += row
-        passed: np.ndarray = ~(points < spec.threshold)
-        return passed
-
-
-class _LbpCodes:
-    """LBP codes of whole grids of windows, from block-sum images (one per block size) summed
-    as skimage's ``integrate`` does: ``((bottom-right + top-left) - top-right) - bottom-left``
-    in float32."""
-
-    def __init__(self, table: np.ndarray) -> None:
-        self.table = table
-        self._sums: dict[tuple[int, int], np.ndarray] = {}
-        # Scales searched at every pixel share one code image per block size.
-        self._every_pixel: dict[tuple[int, int], np.ndarray] = {}
-
-    def next_scale(self) -> None:
-        # Block sizes seldom repeat from one scale to the next: keep one scale's sums only.
-        self._sums.clear()
-
-    def grid(
-        self, r: int, c: int, w: int, h: int, n_rows: int, n_cols: int, step: int
-    ) -> np.ndarray:
-        """Codes of the feature at ``(r, c)`` with ``w`` × ``h`` blocks in the windows at
-        rows ``0, step, …`` and columns ``0, step, …``."""
-        if step == 1:
-            codes = self._every_pixel.get((w, h))
-            if codes is None:
-                sums = self._block_sums(w, h)
-                codes = self._codes(
-                    sums, 0, 0, w, h, sums.shape[0] - 2 * h, sums.shape[1] - 2 * w, 1
-                )
-                self._every_pixel[(w, h)] = codes
-            return codes[r : r + n_rows, c : c + n_cols]
-        return self._codes(self._block_sums(w, h), r, c, w, h, n_rows, n_cols, step)
-
-    def _block_sums(self, w: int, h: int) -> np.ndarray:
-        sums = self._sums.get((w, h))
-        if sums is None:
-            t = self.table
-            sums = ((t[h:, w:] + t[:-h, :-w]) - t[:-h, w:]) - t[h:, :-w]
-            self._sums[(w, h)] = sums
-        return sums
-
-    @staticmethod
-    def _codes(
-        sums: np.ndarray, r: int, c: int, w: int, h: int, n_rows: int, n_cols: int, step: int
-    ) -> np.ndarray:
-        span_r, span_c = (n_rows - 1) * step + 1, (n_cols - 1) * step + 1
-
-        def block(dr: int, dc: int) -> np.ndarray:
-            y, x = r + (1 + dr) * h, c + (1 + dc) * w
-            return sums[y : y + span_r : step, x : x + span_c : step]
-
-        centre = block(0, 0)
-        code: np.ndarray = np.greater_equal(block(*_LBP_NEIGHBOURS[0]), centre).view(np.uint8)
-        bit = np.empty(code.shape, bool)
-        for dr, dc in _LBP_NEIGHBOURS[1:]:
-            code += code
-            np.greater_equal(block(dr, dc), centre, out=bit)
-            code |= bit.view(np.uint8)
-        return code
 
 
 def _group_detections(
@@ -404,6 +250,14 @@ def _cascade() -> _LbpCascade:
 
             _CASCADE = _LbpCascade(lbp_frontal_face_cascade_filename())
         return _CASCADE
+
+
+def prepare_detectors() -> None:
+    """Load the face model and the compiled cascade loop now, so that a worker's first job
+    does not wait for them: compiling the loop takes ~8 s on a machine's first run, loading
+    it from the on-disk cache ~0.5 s. Worker processes call it at start (a Celery pool's
+    children inherit it)."""
+    _cascade().detect(np.zeros((24, 24)), 1.25, (16, 16), (24, 24))
 
 
 def _resized(image: Image.Image | _Turned, factor: float) -> Image.Image:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from preflight.content import prepare_detectors
 from preflight.runtime import prepare_job_process
 from preflight.settings import Settings
 from worker.celery_app import make_celery
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Before any job thread starts; the pool's forked children inherit it.
     prepare_job_process()
+    prepare_detectors()
     settings = Settings()
     app = make_celery(settings)
     # No mingle or gossip: the workers share nothing but the broker and the records, and
