@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from preflight.color import ColorSettings, OutputProfile
+from preflight.color import ColorSettings, OutputProfile, total_ink_units
 from preflight.colorshift import ColorShift, measure_color_shift
 from preflight.content import ContentAnalysis, ContentObject
 from preflight.findings import Finding, Region, Severity
@@ -86,6 +86,9 @@ class PlacedArtwork:
     # The colour shift, when the caller has measured it already (a job measures it while the
     # content is analysed); otherwise measured on first use.
     measured_color_shift: ColorShift | None = None
+    # The most ink (C+M+Y+K in 8-bit units) any colour takes through the conversion that made
+    # ``cmyk``, when known (:func:`preflight.color.conversion_ink_bound`).
+    ink_bound: int | None = None
     # Per-job scratch space for analyses two checks share (guide evidence, colour shift).
     _memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -398,6 +401,8 @@ def check_ink_limit(
 ) -> Iterable[Finding]:
     cmyk = artwork.cmyk
     limit_units = int(cfg.ink_limit_percent * 255 / 100)
+    if artwork.ink_bound is not None and artwork.ink_bound <= limit_units:
+        return  # no colour the conversion can make exceeds the limit: no pixel to look at
     width, height = cmyk.size
     over_count, max_units = 0, 0
     over_rows = np.zeros(height, dtype=bool)
@@ -409,7 +414,7 @@ def check_ink_limit(
         # uint32, per pixel): copying the whole canvas out first would cost more than the sum.
         bottom = min(height, top + _INK_STRIP_ROWS)
         packed = np.frombuffer(cmyk.crop((0, top, width, bottom)).tobytes(), dtype=np.uint32)
-        total = _total_ink_units(packed, ink_units[: len(packed)], scratch[: len(packed)])
+        total = total_ink_units(packed, ink_units[: len(packed)], scratch[: len(packed)])
         strip_max = int(total.max())
         max_units = max(max_units, strip_max)
         if strip_max <= limit_units:
@@ -435,25 +440,6 @@ def check_ink_limit(
         threshold={"ink_limit_percent": cfg.ink_limit_percent},
         region=_region(region, template),
     )
-
-
-def _total_ink_units(packed: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """C+M+Y+K per pixel in 8-bit units (255 = 100 %), from CMYK pixels packed one per uint32;
-    written into ``out`` (``scratch`` is overwritten).
-
-    The sum is taken with masks on the packed words: NumPy's reduction over a length-4 last
-    axis is several times slower, and on a tablet canvas it would cost more than the colour
-    conversion that made the separations. Done in place: no temporaries per strip.
-    """
-    np.bitwise_and(packed, 0x00FF00FF, out=out)
-    np.right_shift(packed, 8, out=scratch)
-    scratch &= 0x00FF00FF
-    out += scratch  # two 16-bit lanes: C+M (low) and Y+K (high), each ≤ 510
-    # Multiplying by 0x10001 adds the low lane into the high one (the overflow past 32 bits
-    # drops the high lane's own copy); the high half is then C+M+Y+K, at most 1020.
-    out *= 0x10001
-    out >>= 16
-    return out
 
 
 def check_orientation(

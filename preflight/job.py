@@ -35,6 +35,7 @@ from preflight.color import (
     ConversionTables,
     OutputProfile,
     ProfileLibrary,
+    conversion_ink_bound,
     convert_to_output,
     soft_proof,
 )
@@ -210,10 +211,11 @@ def _analyse(state: _State) -> _Updates:
 
 
 def _check(state: _State) -> _Updates:
+    flat = _need(state.flat, "the flattened canvas")
     placed = PlacedArtwork(
         facts=_need(state.facts, "the artwork's facts"),
         coverage=_need(state.coverage, "the artwork's coverage"),
-        flat=_need(state.flat, "the flattened canvas"),
+        flat=flat,
         cmyk=_need(state.cmyk, "the CMYK image"),
         dpi=state.request.template.print_dpi,
         content=_need(state.content, "the content analysis"),
@@ -221,6 +223,10 @@ def _check(state: _State) -> _Updates:
         output=state.output_profile,
         color=state.request.color,
         measured_color_shift=state.color_shift,
+        # The conversion's table bounds every pixel's ink: most jobs need not sum the inks.
+        ink_bound=conversion_ink_bound(
+            flat.mode, state.source_icc, state.output_profile, state.request.color, state.tables
+        ),
     )
     template = state.request.template
     # The template's own thresholds (from its file) refine the run's configuration.

@@ -223,13 +223,13 @@ def test_ink_limit(catalog: Catalog, profiles: ProfileLibrary) -> None:
 
 
 def test_total_ink_matches_a_plain_sum() -> None:
-    from preflight.checks import _total_ink_units
+    from preflight.color import total_ink_units
 
     pixels = np.random.default_rng(1).integers(0, 256, (37, 53, 4), dtype=np.uint8)
     pixels[0] = 255  # the largest total, 1020, must not spill out of its 16-bit lane
     packed = pixels.view(np.uint32)[..., 0]
     out, scratch = np.empty_like(packed), np.empty_like(packed)
-    assert np.array_equal(_total_ink_units(packed, out, scratch), pixels.sum(axis=2))
+    assert np.array_equal(total_ink_units(packed, out, scratch), pixels.sum(axis=2))
 
 
 # --- orientation ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -9,12 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from preflight.checks import CheckConfig
 from preflight.color import (
     ColorSettings,
     ConversionTables,
     ProfileLibrary,
     RenderingIntent,
+    conversion_ink_bound,
     convert_to_output,
+    total_ink_units,
 )
 from preflight.errors import DeadlineExceeded
 from preflight.geometry import Placement
@@ -54,6 +58,43 @@ def test_table_gives_littlecms_bytes(
         convert_to_output(grey, None, output, settings, tables).tobytes()
         == convert_to_output(grey, None, output, settings).tobytes()
     )
+
+
+def _most_ink(cmyk: Image.Image) -> int:
+    packed = np.frombuffer(cmyk.tobytes(), np.uint32)
+    return int(total_ink_units(packed, np.empty_like(packed), np.empty_like(packed)).max())
+
+
+def test_ink_bound_is_the_most_ink_any_colour_takes(
+    catalog: Catalog, profiles: ProfileLibrary, tables: ConversionTables
+) -> None:
+    output, settings = profiles.get("chemical-proof"), ColorSettings()
+    image = _every_kind_of_colour()
+    cmyk = convert_to_output(image, None, output, settings, tables)
+    bound = conversion_ink_bound("RGB", None, output, settings, tables)
+    assert bound is not None and _most_ink(cmyk) <= bound
+    # Tight: some colour reaches it (the table is every colour's conversion, here summed anew).
+    only_this = ConversionTables(tables.directory)  # maps the same file, holds one table
+    only_this.prepare(None, output, settings)
+    (table,) = only_this._tables.values()
+    assert bound == max(_most_ink(Image.frombuffer("CMYK", (4096, 1), table[i : i + 4096]))
+                        for i in range(0, table.size, 4096))  # fmt: skip
+    assert conversion_ink_bound("L", None, output, settings, tables) == bound  # as sRGB
+    assert conversion_ink_bound("CMYK", None, output, settings, tables) is None
+    assert conversion_ink_bound("RGB", None, output, settings, None) is None
+    # Below the bound, the check still sums every pixel, and finds the same with or without
+    # the table; at the bound it cannot find anything.
+    request = JobRequest(
+        template=catalog.get("iphone-15"),
+        artwork_bytes=encode(image.resize((1000, 2000)), "PNG"),
+        artwork_name="colours.png",
+        pictures=False,
+    )
+    for percent, expected in ((bound * 100 / 255 - 15, True), (bound * 100 / 255, False)):
+        strict = dataclasses.replace(request, checks=CheckConfig(ink_limit_percent=percent))
+        reports = [run_job(strict, profiles, t).report for t in (None, tables)]
+        ink = [[f for f in r["findings"] if f["code"] == "ink-limit-exceeded"] for r in reports]
+        assert ink[0] == ink[1] and bool(ink[0]) == expected
 
 
 def test_a_table_is_built_once_and_mapped_by_the_next_process(
