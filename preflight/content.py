@@ -260,18 +260,16 @@ def prepare_detectors() -> None:
     _cascade().detect(np.zeros((24, 24)), 1.25, (16, 16), (24, 24))
 
 
-def _resized(image: Image.Image | _Turned, factor: float) -> Image.Image:
+def _resized(image: Image.Image, factor: float) -> Image.Image:
     size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
-    if isinstance(image, _Turned):
-        return image.resized(size)
     return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
 
 
-def _budget_factor(image: Image.Image | _Turned, budget: int) -> float:
+def _budget_factor(image: Image.Image, budget: int) -> float:
     return min(1.0, math.sqrt(budget / (image.width * image.height)))
 
 
-def _faces(grey: Image.Image | _Turned, budget: int) -> list[tuple[Box, float]]:
+def _faces(grey: Image.Image, budget: int) -> list[tuple[Box, float]]:
     factor = _budget_factor(grey, budget)
     small = _resized(grey, factor)
     pixels = np.asarray(small, dtype=np.float64) / 255.0
@@ -292,61 +290,6 @@ _QUARTER_TURNS = {
 }
 
 
-class _Turned:
-    """The grey canvas after a counter-clockwise quarter turn, made lazily: its crops and
-    downscaled copies come from the upright pixels. They are the very pixels that turning the
-    whole canvas first gives (``tests/test_content_checks.py``), without turning ~7 MP three
-    times for copies of 40 000 px."""
-
-    def __init__(self, grey: Image.Image, ccw: int) -> None:
-        self.grey, self.ccw, self.transpose = grey, ccw, _QUARTER_TURNS[ccw]
-        self.width, self.height = grey.size if ccw == 180 else grey.size[::-1]
-
-    def crop(self, box: tuple[int, int, int, int]) -> Image.Image:
-        x0, y0, x1, y1 = box
-        w, h = self.grey.size
-        upright = {
-            90: (w - y1, x0, w - y0, x1),
-            180: (w - x1, h - y1, w - x0, h - y0),
-            270: (y0, h - x1, y1, h - x0),
-        }[self.ccw]
-        return self.grey.crop(upright).transpose(self.transpose)
-
-    def resized(self, size: tuple[int, int]) -> Image.Image:
-        """As ``resize(size, BOX, reducing_gap=2.0)`` of the turned canvas. Pillow first
-        averages whole blocks counted from the turned image's top-left corner (a smaller block
-        at the far edges), then resamples what is left with a box filter."""
-        fx = int(self.width / size[0] / 2.0) or 1
-        fy = int(self.height / size[1] / 2.0) or 1
-        if fx == 1 and fy == 1:
-            turned = self.grey.transpose(self.transpose)
-            return turned.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
-        w, h = self.grey.size
-        # The turned image's axes on the upright one, and which of them it reads backwards
-        # (from there its blocks are counted).
-        ux, uy = (fx, fy) if self.ccw == 180 else (fy, fx)
-        columns = _block_runs(w, ux, from_end=self.ccw in (90, 180))
-        rows = _block_runs(h, uy, from_end=self.ccw in (180, 270))
-        tiles = [
-            [np.asarray(self.grey.reduce((bx, by), box=(x0, y0, x1, y1))) for x0, x1, bx in columns]
-            for y0, y1, by in rows
-        ]
-        reduced = Image.fromarray(np.block(tiles)).transpose(self.transpose)
-        box = (0.0, 0.0, self.width / fx, self.height / fy)
-        return reduced.resize(size, Image.Resampling.BOX, box=box)
-
-
-def _block_runs(length: int, block: int, from_end: bool) -> list[tuple[int, int, int]]:
-    """``(start, stop, block size)``: whole blocks, and the remainder as one smaller block at
-    the end where the counting stops."""
-    rest = length % block
-    if not rest:
-        return [(0, length, block)]
-    if from_end:
-        return [(0, rest, rest), (rest, length, block)]
-    return [(0, length - rest, block), (length - rest, length, rest)]
-
-
 def _rotated_face_counts(grey: Image.Image, dpi: float) -> dict[int, int]:
     """Faces found only after a quarter turn, each confirmed at a second resolution.
 
@@ -355,8 +298,8 @@ def _rotated_face_counts(grey: Image.Image, dpi: float) -> dict[int, int]:
     the artwork turned 270° clockwise: the keys are the clockwise turn that fixes it.
     """
     counts = {}
-    for ccw in _QUARTER_TURNS:
-        turned = _Turned(grey, ccw)
+    for ccw, transpose in _QUARTER_TURNS.items():
+        turned = grey.transpose(transpose)  # the analysis copy is small: turning it is cheap
         coarse = _faces_at(turned, dpi, _ORIENTATION_PX_PER_MM)
         confirmed = len(_confirm(turned, dpi, coarse, _ORIENTATION_PX_PER_MM * 1.5))
         counts[(360 - ccw) % 360] = confirmed
@@ -371,7 +314,7 @@ def _confirmed_faces(grey: Image.Image, dpi: float) -> list[tuple[Box, float]]:
 
 
 def _confirm(
-    grey: Image.Image | _Turned, dpi: float, found: list[tuple[Box, float]], px_per_mm: float
+    grey: Image.Image, dpi: float, found: list[tuple[Box, float]], px_per_mm: float
 ) -> list[tuple[Box, float]]:
     """Keep the detections that the cascade finds again at ``px_per_mm``, searching only a
     window around each one (a second full pass would double the cost)."""
@@ -389,14 +332,14 @@ def _confirm(
     return confirmed
 
 
-def _has_facial_contrast(grey: Image.Image | _Turned, box: Box) -> bool:
+def _has_facial_contrast(grey: Image.Image, box: Box) -> bool:
     """Eyes, mouth and hairline make a face contrasty; the cascade's false hits on crater
     fields and clouds are flat (grey-level deviation 5–7 against 33–50 for real faces)."""
     crop = grey.crop((int(box.x), int(box.y), int(box.right), int(box.bottom)))
     return float(np.asarray(crop, dtype=np.float32).std()) >= _FACE_MIN_CONTRAST
 
 
-def _faces_at(grey: Image.Image | _Turned, dpi: float, px_per_mm: float) -> list[tuple[Box, float]]:
+def _faces_at(grey: Image.Image, dpi: float, px_per_mm: float) -> list[tuple[Box, float]]:
     budget = round(grey.width * grey.height * (px_per_mm * MM_PER_INCH / dpi) ** 2)
     return _faces(grey, max(budget, 1))
 
@@ -729,11 +672,25 @@ def _rare_colours(
 
 def analyse_content(flat: Image.Image, dpi: float) -> ContentAnalysis:
     """Find faces, text lines and distinct objects on a flattened canvas (any mode)."""
-    rgb = flat if flat.mode == "RGB" else flat.convert("RGB")  # converting RGB copies it
+    # Every detector works at or below the text's resolution (3 px/mm): they share one copy
+    # reduced to it, made once (the full canvas is read once, not six times), in which the
+    # turned copies for the face search are cheap to make.
+    small = _resized(flat, min(1.0, _TEXT_PX_PER_MM * MM_PER_INCH / dpi))
+    rgb = small if small.mode == "RGB" else small.convert("RGB")
     grey = rgb.convert("L")
-    faces = _confirmed_faces(grey, dpi)
-    rotated = {} if faces else _rotated_face_counts(grey, dpi)
-    objects = [ContentObject("face", box, score) for box, score in faces]
-    objects += [ContentObject("text", box, score) for box, score in _text_lines(grey, dpi)]
-    objects += [ContentObject("object", box, s) for box, s in _distinct_objects(rgb, dpi)]
+    sx, sy = small.width / flat.width, small.height / flat.height
+    small_dpi = dpi * sx
+    faces = _confirmed_faces(grey, small_dpi)
+    rotated = {} if faces else _rotated_face_counts(grey, small_dpi)
+    found: list[tuple[ObjectKind, Box, float]] = [("face", box, score) for box, score in faces]
+    found += [("text", box, score) for box, score in _text_lines(grey, small_dpi)]
+    found += [("object", box, score) for box, score in _distinct_objects(rgb, small_dpi)]
+    objects = [
+        ContentObject(
+            kind,
+            Box(box.x / sx, box.y / sy, box.width / sx, box.height / sy),
+            score / sx if kind == "face" else score,  # a face's score is its width in px
+        )
+        for kind, box, score in found
+    ]
     return ContentAnalysis(objects=tuple(objects), upright_faces=len(faces), rotated_faces=rotated)

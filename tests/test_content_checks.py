@@ -193,21 +193,6 @@ def test_face_cascade_finds_what_scikit_image_finds(
     assert found or size == (20, 30)
 
 
-@pytest.mark.parametrize("ccw", [90, 180, 270])
-def test_turned_copies_are_the_turned_pixels(ccw: int) -> None:
-    from preflight.content import _QUARTER_TURNS, _resized, _Turned
-
-    grey = _astronaut_grey((1001, 1403))  # sides that whole blocks do not divide
-    turned, lazy = grey.transpose(_QUARTER_TURNS[ccw]), _Turned(grey, ccw)
-    assert (lazy.width, lazy.height) == turned.size
-    for factor in (0.08, 0.13, 0.3, 0.7):
-        assert np.array_equal(
-            np.asarray(_resized(lazy, factor)), np.asarray(_resized(turned, factor))
-        )
-    for box in ((0, 0, 40, 70), (300, 500, 420, 610), (-20, 900, 60, 1500)):
-        assert np.array_equal(np.asarray(lazy.crop(box)), np.asarray(turned.crop(box)))
-
-
 def test_square_filters_are_scipys_erosion_and_dilation() -> None:
     from scipy import ndimage
 
