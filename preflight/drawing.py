@@ -6,6 +6,8 @@ Boxes follow :mod:`preflight.geometry` (half-open, in the picture's own pixels).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable
 
 from PIL import Image, ImageDraw, ImageFont
@@ -130,18 +132,20 @@ def wrap_text(
     ``max_lines`` lines ends in "..." if the text is longer."""
     lines: list[str] = []
     words = text.split()
-    while words and len(lines) < max_lines:
-        # The most words that fit (at least one): a line's width grows with every word, so
-        # a binary search measures a few candidates instead of every prefix.
-        fits, too_many = 1, len(words) + 1
-        while too_many - fits > 1:
-            middle = (fits + too_many) // 2
-            if typeface.getlength(" ".join(words[:middle])) <= width_px:
-                fits = middle
-            else:
-                too_many = middle
-        lines.append(fit_text(" ".join(words[:fits]), width_px, typeface))
-        words = words[fits:]
+    # Each word measured once (a call costs about as much as measuring the whole text); a run
+    # of words is as wide as its words and the spaces between them (the built-in font has no
+    # kerning across a space).
+    space = typeface.getlength(" ")
+    ends = list(itertools.accumulate(typeface.getlength(word) + space for word in words))
+    first = 0  # index of the current line's first word
+    while first < len(words) and len(lines) < max_lines:
+        before = ends[first - 1] if first else 0.0
+        # The most words that fit (at least one).
+        fits = bisect.bisect_right(ends, before + width_px + space, lo=first) - first
+        fits = max(1, fits)
+        lines.append(fit_text(" ".join(words[first : first + fits]), width_px, typeface))
+        first += fits
+    words = words[first:]
     if words and lines:
         lines[-1] = fit_text(lines[-1] + " " + " ".join(words), width_px, typeface)
     return lines
