@@ -97,13 +97,6 @@ class ContentAnalysis:
 # --- faces: the LBP cascade, compiled -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Stage:
-    threshold: np.float32  # the stage's threshold less the cascade's eps, as skimage compares
-    features: np.ndarray  # one feature index per stump
-    values: np.ndarray  # (stumps, 256) float32: what each stump adds for each LBP code
-
-
 class _LbpCascade:
     """scikit-image's LBP frontal-face cascade (the OpenCV model it ships), evaluated by a
     compiled loop (:func:`preflight.cascade_kernel.cascade_hits`).
@@ -125,11 +118,16 @@ class _LbpCascade:
             rects.append((y, x, w, h))
         self.rects = np.array(rects, dtype=np.float32)  # (features, 4): row, col, width, height
         codes = np.arange(256)
-        stages = []
+        # The stages laid end to end for the compiled loop: each stump's feature index and
+        # what it adds for each LBP code, where each stage's stumps stop, and its threshold
+        # less the cascade's eps (as skimage compares).
+        features: list[int] = []
+        values: list[np.ndarray] = []
+        stops: list[int] = []
+        thresholds: list[np.float32] = []
         for stage in list(_xml_find(root, ".//stages"))[: int(_xml_text(root, ".//stageNum"))]:
             stumps = list(_xml_find(stage, "weakClassifiers"))
             stumps = stumps[: int(_xml_text(stage, "maxWeakCount"))]
-            features, values = [], []
             for stump in stumps:
                 left, right = (float(v) for v in _xml_text(stump, "leafValues").split())
                 nodes = _xml_text(stump, "internalNodes").split()[2:]
@@ -137,14 +135,14 @@ class _LbpCascade:
                 lut = np.array([int(v) & 0xFFFFFFFF for v in nodes[1:]], dtype=np.int64)
                 bits = (lut[codes >> 5] >> (codes & 31)) & 1
                 values.append(np.where(bits == 1, np.float32(left), np.float32(right)))
-            threshold = np.float32(float(_xml_text(stage, "stageThreshold"))) - np.float32(eps)
-            stages.append(_Stage(threshold, np.array(features), np.array(values, np.float32)))
-        self.stages = tuple(stages)
-        # The stages laid end to end for the compiled loop.
-        self._stage_stops = np.cumsum([s.features.size for s in stages]).astype(np.int64)
-        self._thresholds = np.array([s.threshold for s in stages], np.float32)
-        self._features = np.concatenate([s.features for s in stages]).astype(np.int64)
-        self._values = np.ascontiguousarray(np.concatenate([s.values for s in stages]))
+            stops.append(len(features))
+            thresholds.append(
+                np.float32(float(_xml_text(stage, "stageThreshold"))) - np.float32(eps)
+            )
+        self._stage_stops = np.array(stops, np.int64)
+        self._thresholds = np.array(thresholds, np.float32)
+        self._features = np.array(features, np.int64)
+        self._values = np.array(values, np.float32)  # (stumps, 256), C-contiguous
 
     def _scales(
         self, min_size: tuple[int, int], max_size: tuple[int, int], step: float
