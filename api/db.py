@@ -6,6 +6,8 @@ processes write to the same file, and WAL lets readers go on while one of them w
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +51,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        _forget_pooled_connections_in_forked_children(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -68,6 +71,27 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _forget_pooled_connections_in_forked_children(engine: Engine) -> None:
+    """A forked child starts with an empty pool.
+
+    Celery's pool forks a replacement child from the worker's main process whenever a child
+    dies or is recycled, and by then the main process's maintenance thread has connections
+    in this engine's pool. A child that took one would talk over the parent's socket at the
+    same time as the parent: the two conversations interleave and both can hang (a job stuck
+    "running" was seen that way). ``dispose(close=False)`` drops the pool in the child without
+    closing the sockets, which still belong to the parent (psycopg does not end a
+    connection from a process other than the one that opened it).
+    """
+    engine_ref = weakref.ref(engine)
+
+    def after_fork_in_child() -> None:
+        inherited = engine_ref()
+        if inherited is not None:
+            inherited.dispose(close=False)
+
+    os.register_at_fork(after_in_child=after_fork_in_child)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
 from api.auth import authenticate, create_key
 from api.db import Database, migrate
@@ -32,6 +34,38 @@ def test_migrations_build_exactly_the_models(backend: str, tmp_path: Path) -> No
         finally:
             database.dispose()
 
+
+
+def _backend_pid(database: Database) -> int:
+    with database.session() as session:
+        return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_forked_child_never_shares_its_parents_database_connection(tmp_path: Path) -> None:
+    """Celery forks replacement children from a main process whose pool holds connections;
+    a child must open its own, and the parent's must keep working."""
+    with database_url("postgresql", tmp_path) as url:
+        database = Database(url)
+        try:
+            parent_backend = _backend_pid(database)  # now pooled in the parent
+            reading, writing = os.pipe()
+            child = os.fork()
+            if child == 0:  # the child: report its backend, never return into pytest
+                code = 1
+                try:
+                    os.write(writing, str(_backend_pid(database)).encode())
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(writing)
+            _, status = os.waitpid(child, 0)
+            child_backend = int(os.read(reading, 64) or b"0")
+            os.close(reading)
+            assert os.waitstatus_to_exitcode(status) == 0
+            assert child_backend not in (0, parent_backend)
+            assert _backend_pid(database) == parent_backend  # the parent's socket is intact
+        finally:
+            database.dispose()
 
 def test_keys_are_stored_hashed_and_checked(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'keys.db'}")
