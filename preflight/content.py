@@ -65,6 +65,10 @@ _SALIENCY_SURROUND_MM = 8.0
 _SALIENCY_MIN_DELTA = 22.0  # CIELAB distance between an object and its surroundings
 _OBJECT_MIN_AREA_MM2 = 12.0
 _OBJECT_MAX_SHARE = 0.25  # larger "objects" are backgrounds
+# Six or more blobs of about one size (areas within 2x of each other) are a field of things
+# (galaxies in a star field, lamps along a street), none of them the one important object.
+_OBJECT_FIELD_MIN = 6
+_OBJECT_FIELD_SIZE_RATIO = 2.0
 _RARE_COLOUR_DELTA = 12.0  # CIELAB distance within which another pixel "has the same colour"
 _RARE_COLOUR_MAX_SHARE = 0.05  # ...and at most this share of the rest may have it
 
@@ -579,12 +583,13 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
         for index, found in enumerate(ndimage.find_objects(labels), start=1)
         if found is not None and min_area <= areas[index] <= max_area
     ]
+    in_field = _in_a_field(np.array([areas[index] for index, _ in candidates], np.float64))
     objects = []
-    for (index, found), rare in zip(
-        candidates, _rare_colours(lab, labels, candidates), strict=True
+    for (index, found), rare, field_member in zip(
+        candidates, _rare_colours(lab, labels, candidates), in_field, strict=True
     ):
-        if not rare:
-            continue  # one of many alike (cells, craters, flowers): pattern, not an object
+        if not rare or field_member:
+            continue  # one of many alike (cells, craters, stars): pattern, not an object
         rows, cols = found
         strength = float(contrast[found][labels[found] == index].mean())
         objects.append(
@@ -599,6 +604,16 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
             )
         )
     return objects
+
+
+def _in_a_field(areas: np.ndarray) -> np.ndarray:
+    """Whether each blob has at least ``_OBJECT_FIELD_MIN - 1`` others of about its size."""
+    if areas.size < _OBJECT_FIELD_MIN:
+        return np.zeros(areas.size, bool)
+    ratio = areas[:, None] / areas[None, :]
+    alike = (ratio <= _OBJECT_FIELD_SIZE_RATIO) & (ratio >= 1 / _OBJECT_FIELD_SIZE_RATIO)
+    result: np.ndarray = alike.sum(axis=1) >= _OBJECT_FIELD_MIN
+    return result
 
 
 def _wide_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:

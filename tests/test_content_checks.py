@@ -87,6 +87,32 @@ def test_logo_across_the_safe_line_is_near_the_edge(
     assert _intersects(finding["region"], planted)
 
 
+def test_a_star_field_under_the_cameras_is_a_pattern_but_a_logo_on_it_is_not(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    """Hubble's deep field (scikit-image) full-bleed on a phone with four openings: its
+    galaxies are distinct from the black around them, but there are dozens of them of about
+    one size, so none is the one important object; a logo planted on the same field is."""
+    from PIL import ImageOps
+    from skimage import data
+
+    template = catalog.get("galaxy-s24-ultra")
+    stars = Image.fromarray(data.hubble_deep_field()).convert("RGB")
+    art = ImageOps.fit(stars, _min_size(template), Image.Resampling.BICUBIC)
+    content_codes = {"content-in-cutout", "content-near-edge"}
+    assert not content_codes & set(_codes(_report(catalog, profiles, template.id, art.copy())))
+
+    zone = cutout_box(template, template.cutouts[0])
+    centre = (zone.x + zone.width / 2, zone.y + zone.height / 2)
+    planted = _paste_at_canvas(art, template, logo(300), centre, mm_to_px(20, template.print_dpi))
+    findings = [
+        f
+        for f in _report(catalog, profiles, template.id, art)["findings"]
+        if f["code"] == "content-in-cutout"
+    ]
+    assert any(_intersects(f["region"], planted) for f in findings)
+
+
 def test_guides_left_in_the_artwork(catalog: Catalog, profiles: ProfileLibrary) -> None:
     template = catalog.get("pixel-8")
     w, h = template.canvas_size_px

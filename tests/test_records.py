@@ -35,7 +35,6 @@ def test_migrations_build_exactly_the_models(backend: str, tmp_path: Path) -> No
             database.dispose()
 
 
-
 def _backend_pid(database: Database) -> int:
     with database.session() as session:
         return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
@@ -66,6 +65,7 @@ def test_a_forked_child_never_shares_its_parents_database_connection(tmp_path: P
             assert _backend_pid(database) == parent_backend  # the parent's socket is intact
         finally:
             database.dispose()
+
 
 def test_keys_are_stored_hashed_and_checked(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'keys.db'}")

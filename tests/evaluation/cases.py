@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from preflight.geometry import Box, Placement, mm_to_px, resolve_placement
 from preflight.guide import render_guide_png
@@ -247,6 +247,31 @@ def clean_cases(catalog: Catalog) -> Iterator[Case]:
                 f"clean/{template_id}/{name}",
                 template_id,
                 _Artwork(art).encode(),
+                family=template.family,
+            )
+
+
+# Real photographs shipped with scikit-image, full-bleed, nothing planted. Not labelled clean:
+# some of their warnings are right (the coffee cup's rim under an iPad's camera), so they are
+# reported beside the targets, not counted in them.
+PHOTOGRAPHS = (
+    "rocket", "chelsea", "hubble_deep_field", "coins", "camera", "clock", "moon", "retina",
+    "coffee", "astronaut",
+)  # fmt: skip
+
+
+def photograph_cases(catalog: Catalog) -> Iterator[Case]:
+    from skimage import data
+
+    for name in PHOTOGRAPHS:
+        photo = Image.fromarray(getattr(data, name)()).convert("RGB")
+        for template_id in CLEAN_TEMPLATES:
+            template = catalog.get(template_id)
+            art = ImageOps.fit(photo, _min_size(template), Image.Resampling.BICUBIC)
+            yield Case(
+                f"photo/{template_id}/{name}",
+                template_id,
+                _Artwork(art, "JPEG", {"quality": 92}).encode(),
                 family=template.family,
             )
 
