@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from preflight.checks import CHECKS, CheckConfig
+from preflight.checks import CHECKS, CheckConfig, PlacedArtwork, check_content_near_edge
 from preflight.color import ProfileLibrary
-from preflight.geometry import Placement
+from preflight.content import ContentAnalysis, ContentObject
+from preflight.findings import Finding
+from preflight.geometry import Box, Placement, ResolvedPlacement
 from preflight.job import JobRequest, run_job
 from preflight.templates import Catalog
+from preflight.zones import content_safe_box
 from tests.evaluation.cases import background
 from tests.imaging import encode, photo
 
@@ -312,3 +316,23 @@ def test_one_colour_is_one_pair_whatever_pillow_keeps_in_the_padding_byte() -> N
     assert len(np.unique(padding)) > 1  # the premise: the padding byte does vary
     colours, _, _ = _distinct_pixels(flat, Image.new("CMYK", flat.size, (0, 0, 0, 0)))
     assert colours.width == 1
+
+
+def test_a_distinct_object_within_a_millimetre_of_the_canvas_edge_runs_off_it(
+    catalog: Catalog,
+) -> None:
+    """The object detector knows a blob's edge to about 1 mm: a blob ending closer than that
+    to the canvas edge is scene running off the photo, not something placed near the cut."""
+    template = catalog.get("iphone-15")
+    px_per_mm = template.print_dpi / 25.4
+    safe = content_safe_box(template)
+
+    def near_edge_findings(left_mm: float) -> list[Finding]:
+        blob = Box(left_mm * px_per_mm, safe.y + safe.height / 2, 15 * px_per_mm, 15 * px_per_mm)
+        content = ContentAnalysis((ContentObject("object", blob, 30.0),), 0, {})
+        artwork = cast(PlacedArtwork, SimpleNamespace(content=content))
+        placement = cast(ResolvedPlacement, None)  # not read by this check
+        return list(check_content_near_edge(artwork, template, placement, CheckConfig()))
+
+    assert near_edge_findings(0.5) == []
+    assert [f.code for f in near_edge_findings(2.0)] == ["content-near-edge"]
