@@ -11,6 +11,7 @@ from PIL import Image
 
 from preflight.checks import CHECKS, CheckConfig, PlacedArtwork, check_content_near_edge
 from preflight.color import ProfileLibrary
+from preflight.colorshift import ColorShift
 from preflight.content import ContentAnalysis, ContentObject
 from preflight.findings import Finding
 from preflight.geometry import Box, Placement, ResolvedPlacement
@@ -336,3 +337,42 @@ def test_a_distinct_object_within_a_millimetre_of_the_canvas_edge_runs_off_it(
 
     assert near_edge_findings(0.5) == []
     assert [f.code for f in near_edge_findings(2.0)] == ["content-near-edge"]
+
+
+def _worst_by_sorting_every_pixel(shift: ColorShift) -> list[tuple[int, int]]:
+    """The definition: pixels by falling shift, the first of each colour family, five."""
+    ys, xs = np.nonzero(shift.printed)
+    picked: list[tuple[int, int]] = []
+    seen: set[tuple[int, ...]] = set()
+    for i in np.argsort(-shift.delta[ys, xs], kind="stable"):
+        family = tuple(int(v) // 32 for v in shift.rgb[ys[i], xs[i]])
+        if family not in seen:
+            seen.add(family)
+            picked.append((int(ys[i]), int(xs[i])))
+    return picked[:5]
+
+
+@pytest.mark.parametrize("one_family_on_top", [False, True])
+def test_worst_colours_are_the_most_shifted_pixel_of_the_most_shifted_families(
+    profiles: ProfileLibrary, one_family_on_top: bool
+) -> None:
+    rng = np.random.default_rng(11)
+    height, width = 120, 100  # more pixels than the candidates looked at first
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    delta = rng.permutation(height * width).astype(np.float32).reshape(height, width) / 500
+    if one_family_on_top:  # the 5000 largest shifts all in one family: the long way round
+        top = delta >= np.sort(delta, axis=None)[-5000]
+        rgb[top] = (10, 10, 10)
+    shift = ColorShift(
+        delta=delta,
+        printed=np.ones((height, width), bool),
+        scale=1.0,
+        rgb=rgb,
+        cmyk=rng.integers(0, 256, (height, width, 4), dtype=np.uint8),
+        output=profiles.get("chemical-proof"),
+    )
+    expected = [
+        ("#" + "".join(f"{int(v):02x}" for v in rgb[y, x]), round(float(delta[y, x]), 1))
+        for y, x in _worst_by_sorting_every_pixel(shift)
+    ]
+    assert [(w["artwork_rgb"], w["delta_e2000"]) for w in shift.worst_colours()] == expected
