@@ -260,11 +260,11 @@ def render_color_shift_map(
     :func:`reduce_canvas`) in light grey."""
     scale, size, height_px = _scale_of(reduced, template), reduced.size, reduced.height
     grey = reduced.convert("L").point(lambda v: 110 + v * 145 // 255)
+    image = grey.convert("RGB")
     legend: list[LegendItem] = [("below 2: not visible", (200, 200, 200))]
     legend += [(f"{lower:g}+: {meaning}", colour) for lower, colour, _, meaning in _SHIFT_BANDS]
     rows = [legend]
     if shift is None:
-        image = grey.convert("RGB")
         rows.append([("CMYK artwork without a profile prints as supplied: no shift.", None)])
     else:
         delta = Image.fromarray(shift.delta.astype(np.float32), "F").resize(
@@ -279,11 +279,10 @@ def render_color_shift_map(
             )
             > 0
         )
-        # Each band tints the pixels at or above its level, over the bands below it: a pixel's
-        # colour follows from its grey level and how many bands it is in (see _band_palette).
-        bands = np.searchsorted(_SHIFT_BAND_LEVELS, delta_px, side="right")
-        bands[~printed] = 0
-        image = Image.fromarray(_band_palette()[bands, np.asarray(grey)], "RGB")
+        for lower, colour, opacity, _ in _SHIFT_BANDS:
+            band = (delta_px >= lower) & printed
+            mask = Image.fromarray(band.astype(np.uint8) * round(255 * opacity), "L")
+            image.paste(colour, (0, 0), mask)
         shares = ", ".join(
             f"above {level:g}: {shift.share_over(level) * 100:.1f}%" for level in SHIFT_LEVELS
         )
@@ -310,22 +309,6 @@ def render_color_shift_map(
         inclusive(trim), radius=radius, outline=CUT_LINE, width=max(2, round(height_px / 600))
     )
     return Annotated(_with_legend(image, rows), scale, size)
-
-
-_SHIFT_BAND_LEVELS = np.array([lower for lower, *_ in _SHIFT_BANDS], np.float32)
-
-
-@lru_cache(maxsize=1)
-def _band_palette() -> np.ndarray:
-    """``[bands, grey]`` → RGB: grey level ``grey`` tinted by the first ``bands`` bands in
-    turn, made with Pillow's own masked paste (what tinting the map band by band gave, byte
-    for byte, at a fraction of the cost: four full-size pastes were 10 ms of an iPhone job)."""
-    ramp = Image.fromarray(np.arange(256, dtype=np.uint8)[None, :], "L").convert("RGB")
-    rows = [np.asarray(ramp)[0].copy()]
-    for _, colour, opacity, _ in _SHIFT_BANDS:
-        ramp.paste(colour, (0, 0), Image.new("L", ramp.size, round(255 * opacity)))
-        rows.append(np.asarray(ramp)[0].copy())
-    return np.stack(rows)
 
 
 def _rgb(hex_colour: str) -> Colour:
