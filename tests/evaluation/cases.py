@@ -52,6 +52,7 @@ class Case:
     expected: frozenset[str] = frozenset()  # empty: clean artwork
     planted: Box | None = None  # canvas px, for content codes
     family: str = ""
+    labelled: bool = True  # False: a real photograph, its warnings listed, not scored
 
 
 @dataclass
@@ -273,6 +274,7 @@ def photograph_cases(catalog: Catalog) -> Iterator[Case]:
                 template_id,
                 _Artwork(art, "JPEG", {"quality": 92}).encode(),
                 family=template.family,
+                labelled=False,
             )
 
 

@@ -100,7 +100,7 @@ def evaluate(catalog: Catalog, every: int = 1, photographs: bool = False) -> Sco
         findings = report["findings"]
         raised = {f["code"] for f in findings if f["severity"] != "info"}
         produced = {f["code"] for f in findings}
-        if case.name.startswith("photo/"):
+        if not case.labelled:
             scores.photographs += 1
             if raised:
                 scores.photograph_warnings.append(f"{case.name}: {sorted(raised)}")
