@@ -9,7 +9,9 @@ canvas; results are boxes in canvas pixels (see :mod:`preflight.geometry`).
   1.4 px/mm); faces found only in a turned copy (0.9 px/mm, confirmed at 1.35 px/mm) mean
   the artwork is rotated. The cascade is evaluated here by a compiled loop
   (:class:`_LbpCascade`): the same windows, arithmetic and grouping as skimage's
-  ``Cascade.detect_multi_scale``, so the same detections, at a fraction of the cost.
+  ``Cascade.detect_multi_scale``, so the same detections, at a fraction of the cost. The copy
+  searched is widened 10 mm past the canvas edge (edge pixels repeated), so that a face cut
+  by the edge, a head at the top of a case, is still found.
 * **Text**: stroke-like marks (morphological top-hat at ≤ 2.3 mm stroke width, ≥ 25% contrast)
   whose connected components have letter sizes (1.2–15 mm tall) and line up in an evenly
   spaced row of at least four with similar heights, standing out from their surroundings
@@ -18,8 +20,9 @@ canvas; results are boxes in canvas pixels (see :mod:`preflight.geometry`).
   grass and gravel are short).
 * **Distinct objects** (logos, products, a person against a backdrop): centre–surround contrast
   in CIELAB (1.5 mm centre, 8 mm surround, that one blurred by FFT); a compact region far from
-  its surroundings whose colour is rare in the rest of the image. Sky, foliage and repeating
-  patterns (cells, craters) average out or repeat, and do not count.
+  its surroundings whose colour is rare in the rest of the image, at least 30 mm². Sky,
+  foliage and repeating patterns (cells, craters, star fields) average out or repeat, and the
+  glow of a light in the scene fades from a clipped centre: none of them count.
 
 A full-bleed photo is "detailed everywhere"; these detectors look for *things*, not detail.
 """
@@ -50,6 +53,9 @@ _FACE_PIXEL_BUDGET = 40_000
 _FACE_MIN_PX = 16  # the cascade's window: faces smaller than this are not searched
 _FACE_MIN_PX_PER_MM = 1.4  # so faces from ~11 mm up are searched on every device
 _FACE_MIN_CONTRAST = 12.0  # grey-level standard deviation inside a face box
+# The cascade needs the whole face in its window: a face cut by the canvas edge (a head at the
+# top of a case, under the camera) is searched in a copy widened by repeating the edge pixels.
+_FACE_EDGE_PAD_MM = 10.0
 _ORIENTATION_PX_PER_MM = 0.9  # rotated copies look for faces of ~18 mm and more
 _TEXT_PX_PER_MM = 3.0
 _TEXT_MAX_STROKE_MM = 2.3
@@ -63,12 +69,26 @@ _SALIENCY_PX_PER_MM = 1.5
 _SALIENCY_CENTRE_MM = 1.5
 _SALIENCY_SURROUND_MM = 8.0
 _SALIENCY_MIN_DELTA = 22.0  # CIELAB distance between an object and its surroundings
-_OBJECT_MIN_AREA_MM2 = 12.0
+# Blobs under about 6 x 5 mm are details of a picture (a crater's shadow, the rim of a cat's
+# eye), not subjects; smaller logos are rare, and lettering has its own detector. Smaller
+# blobs still count as members of a field (below).
+_OBJECT_MIN_AREA_MM2 = 30.0
+_FIELD_MEMBER_MIN_AREA_MM2 = 12.0
 _OBJECT_MAX_SHARE = 0.25  # larger "objects" are backgrounds
 # Six or more blobs of about one size (areas within 2x of each other) are a field of things
 # (galaxies in a star field, lamps along a street), none of them the one important object.
 _OBJECT_FIELD_MIN = 6
 _OBJECT_FIELD_SIZE_RATIO = 2.0
+# A light in the picture (a floodlight's glare, a lamp, the sun) glows from a clipped centre
+# and fades with distance, with hardly a flat patch; a designed mark has flat fills, even a
+# white one. Measured on the 3 px/mm copy: glare blobs in scikit-image's rocket photo peak at
+# L* 99.7-100, their lightness falls with distance (correlation -0.43 to -0.71) and 2-10% of
+# them is flat (a whiter one, 20-24% flat, stays an object); the evaluation's planted logos
+# correlate -0.13 to +0.05 and are 31-57% flat.
+_LIGHT_MIN_PEAK_L = 97.0
+_LIGHT_MAX_FALLOFF_CORRELATION = -0.35
+_LIGHT_MAX_FLAT_SHARE = 0.2
+_FLAT_RANGE_L = 2.0  # L* range in a 3x3 neighbourhood below which a pixel is "flat"
 _RARE_COLOUR_DELTA = 12.0  # CIELAB distance within which another pixel "has the same colour"
 _RARE_COLOUR_MAX_SHARE = 0.05  # ...and at most this share of the rest may have it
 
@@ -578,18 +598,24 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
     areas = np.bincount(labels.ravel())
     min_area = _OBJECT_MIN_AREA_MM2 * px_per_mm**2
     max_area = _OBJECT_MAX_SHARE * contrast.size
-    candidates = [
+    blobs = [
         (index, found)
         for index, found in enumerate(ndimage.find_objects(labels), start=1)
-        if found is not None and min_area <= areas[index] <= max_area
+        if found is not None
+        and _FIELD_MEMBER_MIN_AREA_MM2 * px_per_mm**2 <= areas[index] <= max_area
     ]
-    in_field = _in_a_field(np.array([areas[index] for index, _ in candidates], np.float64))
+    field = _in_a_field(np.array([areas[index] for index, _ in blobs], np.float64))
+    large = [areas[index] >= min_area for index, _ in blobs]
+    candidates = [blob for blob, keep in zip(blobs, large, strict=True) if keep]
+    in_field = [bool(member) for member, keep in zip(field, large, strict=True) if keep]
     objects = []
     for (index, found), rare, field_member in zip(
         candidates, _rare_colours(lab, labels, candidates), in_field, strict=True
     ):
         if not rare or field_member:
             continue  # one of many alike (cells, craters, stars): pattern, not an object
+        if _is_a_light(rgb, labels[found] == index, found, rgb.width / small.width):
+            continue  # the glow of a lamp in the scene: it belongs to the photo, not a subject
         rows, cols = found
         strength = float(contrast[found][labels[found] == index].mean())
         objects.append(
@@ -604,6 +630,38 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
             )
         )
     return objects
+
+
+def _is_a_light(
+    rgb: Image.Image, mask: np.ndarray, found: tuple[slice, slice], zoom: float
+) -> bool:
+    """Whether a blob (``mask`` over the ``found`` box of the saliency copy, ``zoom`` times
+    smaller than ``rgb``) is the glow of a light: clipped at its brightest point, darker the
+    farther from it, with almost no flat fill (see ``_LIGHT_*``)."""
+    from skimage.color import rgb2lab
+
+    rows, cols = found
+    box = (
+        round(cols.start * zoom), round(rows.start * zoom),
+        round(cols.stop * zoom), round(rows.stop * zoom),
+    )  # fmt: skip
+    crop = rgb.crop(box)
+    lightness = rgb2lab(np.asarray(crop, dtype=np.float32) / 255.0)[..., 0]
+    inside = np.asarray(
+        Image.fromarray(mask.astype(np.uint8)).resize(crop.size, Image.Resampling.NEAREST),
+        dtype=bool,
+    )
+    values = lightness[inside]
+    if values.size < 4 or float(values.max()) < _LIGHT_MIN_PEAK_L or values.std() == 0:
+        return False
+    spread = ndimage.maximum_filter(lightness, 3) - ndimage.minimum_filter(lightness, 3)
+    if float((spread[inside] < _FLAT_RANGE_L).mean()) >= _LIGHT_MAX_FLAT_SHARE:
+        return False
+    ys, xs = np.nonzero(inside)
+    peak = int(np.argmax(values))
+    distance = np.hypot(ys - ys[peak], xs - xs[peak])
+    falloff = float(np.corrcoef(values, distance)[0, 1])
+    return falloff <= _LIGHT_MAX_FALLOFF_CORRELATION
 
 
 def _in_a_field(areas: np.ndarray) -> np.ndarray:
@@ -684,6 +742,12 @@ def _rare_colours(
     return rare
 
 
+def _clipped(box: Box, size: tuple[int, int]) -> Box:
+    x0, y0 = max(0.0, box.x), max(0.0, box.y)
+    x1, y1 = min(float(size[0]), box.right), min(float(size[1]), box.bottom)
+    return Box(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
+
+
 def analyse_content(flat: Image.Image, dpi: float) -> ContentAnalysis:
     """Find faces, text lines and distinct objects on a flattened canvas (any mode)."""
     # Every detector works at or below the text's resolution (3 px/mm): they share one copy
@@ -694,8 +758,13 @@ def analyse_content(flat: Image.Image, dpi: float) -> ContentAnalysis:
     grey = rgb.convert("L")
     sx, sy = small.width / flat.width, small.height / flat.height
     small_dpi = dpi * sx
-    faces = _confirmed_faces(grey, small_dpi)
-    rotated = {} if faces else _rotated_face_counts(grey, small_dpi)
+    pad = round(_FACE_EDGE_PAD_MM * small_dpi / MM_PER_INCH)
+    widened = Image.fromarray(np.pad(np.asarray(grey), pad, mode="edge"))
+    faces = [
+        (_clipped(Box(box.x - pad, box.y - pad, box.width, box.height), grey.size), score)
+        for box, score in _confirmed_faces(widened, small_dpi)
+    ]  # the part of each face on the canvas
+    rotated = {} if faces else _rotated_face_counts(widened, small_dpi)
     found: list[tuple[ObjectKind, Box, float]] = [("face", box, score) for box, score in faces]
     found += [("text", box, score) for box, score in _text_lines(grey, small_dpi)]
     found += [("object", box, score) for box, score in _distinct_objects(rgb, small_dpi)]

@@ -68,6 +68,33 @@ def test_moving_a_face_into_the_cutout_adds_the_finding(
     assert _intersects(findings[0]["region"], planted)
 
 
+@pytest.mark.parametrize("template_id", ["pixel-8-pro", "iphone-15"])
+def test_a_face_cut_by_the_top_of_the_canvas_is_still_found_as_a_face(
+    catalog: Catalog, profiles: ProfileLibrary, template_id: str
+) -> None:
+    """A head running off the top of the case, its face under the camera: the cascade needs
+    the whole face in its window, so the search copy is widened past the canvas edge."""
+    template = catalog.get(template_id)
+    art = background("brick", _min_size(template), seed=4)
+    size_px = mm_to_px(50, template.print_dpi)
+    zone = cutout_box(template, template.cutouts[0])
+    # Centred at 35% of its height: 15% of the face photo lies above the canvas.
+    planted = _paste_at_canvas(
+        art, template, face(2, 512), (zone.x + zone.width / 2, size_px * 0.35), size_px
+    )
+    assert planted.y < 0, "the planted face runs off the top of the canvas"
+    report = _report(catalog, profiles, template_id, art)
+    faces = [o for o in report["content"]["objects"] if o["kind"] == "face"]
+    assert faces, "found as a face"
+    assert all(o["box_px"][0] >= 0 and o["box_px"][1] >= 0 for o in faces), "boxes on canvas"
+    findings = [
+        f
+        for f in report["findings"]
+        if f["code"] == "content-in-cutout" and f["measured"]["kind"] == "face"
+    ]
+    assert findings and _intersects(findings[0]["region"], planted)
+
+
 def test_logo_across_the_safe_line_is_near_the_edge(
     catalog: Catalog, profiles: ProfileLibrary
 ) -> None:
@@ -111,6 +138,58 @@ def test_a_star_field_under_the_cameras_is_a_pattern_but_a_logo_on_it_is_not(
         if f["code"] == "content-in-cutout"
     ]
     assert any(_intersects(f["region"], planted) for f in findings)
+
+
+def _badge(size: int) -> Image.Image:
+    """A flat orange disc with a white centre: a designed mark that, like a light's glow, is
+    clipped white in the middle and darker outwards, but in flat fills."""
+    from PIL import ImageDraw
+
+    mark = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(mark)
+    draw.ellipse((0, 0, size - 1, size - 1), fill=(245, 130, 40, 255))
+    draw.ellipse((size // 4, size // 4, size * 3 // 4, size * 3 // 4), fill=(255, 255, 255, 255))
+    return mark
+
+
+@pytest.mark.parametrize("mark", ["badge", "logo"])
+def test_a_floodlight_near_the_edge_is_scene_but_a_mark_in_its_place_is_not(
+    catalog: Catalog, profiles: ProfileLibrary, mark: str
+) -> None:
+    """scikit-image's rocket photo full-bleed on a phone: the orange glare of a floodlight
+    sits across the safe line at the bottom. It is a distinct bright blob, but the glow of a
+    light in the scene, not content to keep from the cut; a badge or logo at the same place
+    is."""
+    from PIL import ImageOps
+    from skimage import data
+
+    template = catalog.get("iphone-15")
+    rocket = Image.fromarray(data.rocket()).convert("RGB")
+    art = ImageOps.fit(rocket, _min_size(template), Image.Resampling.BICUBIC)
+    assert "content-near-edge" not in _codes(_report(catalog, profiles, template.id, art.copy()))
+
+    glare_centre = (669.0, 1745.0)  # canvas px: where the glare straddles the safe line
+    thing = _badge(400) if mark == "badge" else logo(300)
+    planted = _paste_at_canvas(
+        art, template, thing, glare_centre, mm_to_px(12, template.print_dpi)
+    )
+    finding = _codes(_report(catalog, profiles, template.id, art))["content-near-edge"]
+    assert _intersects(finding["region"], planted)
+
+
+@pytest.mark.parametrize(("size_mm", "important"), [(5.0, False), (8.0, True)])
+def test_a_distinct_object_is_important_from_about_seven_millimetres(
+    catalog: Catalog, profiles: ProfileLibrary, size_mm: float, important: bool
+) -> None:
+    """Below ~30 mm² a contrasting blob is a detail of the picture (a crater's shadow, the
+    rim of an eye); a logo from about 7 mm across under the camera is reported."""
+    template = catalog.get("iphone-15")
+    art = background("grass", _min_size(template), seed=3)
+    zone = cutout_box(template, template.cutouts[0])
+    centre = (zone.x + zone.width / 2, zone.y + zone.height / 2)
+    _paste_at_canvas(art, template, logo(300), centre, mm_to_px(size_mm, template.print_dpi))
+    codes = _codes(_report(catalog, profiles, template.id, art))
+    assert ("content-in-cutout" in codes) == important
 
 
 def test_guides_left_in_the_artwork(catalog: Catalog, profiles: ProfileLibrary) -> None:
