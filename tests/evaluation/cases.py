@@ -261,6 +261,19 @@ PHOTOGRAPHS = (
 )  # fmt: skip
 
 
+# Warnings on the photographs, looked at on the overlays and judged (2026-12-04): the photo,
+# the code → whether it is right, and what it points at. A warning not listed here is shown as
+# "not reviewed" by the evaluation, so a new one gets looked at.
+PHOTOGRAPH_REVIEW: dict[tuple[str, str], tuple[bool, str]] = {
+    ("astronaut", "content-in-cutout"): (True, "the astronaut's face under the camera"),
+    ("astronaut", "content-near-edge"): (True, "the mission patch (a logo with lettering)"),
+    ("coffee", "content-in-cutout"): (True, "the cup's rim under an iPad's camera"),
+    ("rocket", "content-near-edge"): (False, "a corner of the launch pad at the bottom edge"),
+    ("moon", "content-near-edge"): (False, "a bright crater patch in the bleed"),
+    ("retina", "content-near-edge"): (False, "a crossing of blood vessels"),
+}
+
+
 def photograph_cases(catalog: Catalog) -> Iterator[Case]:
     from skimage import data
 
