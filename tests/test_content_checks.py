@@ -14,7 +14,14 @@ from preflight.geometry import Box, mm_to_px
 from preflight.job import JobRequest, run_job
 from preflight.templates import Catalog, Template
 from preflight.zones import content_safe_box, cutout_box
-from tests.evaluation.cases import _paste_at_canvas, _with_guides, background, face, logo
+from tests.evaluation.cases import (
+    _paste_at_canvas,
+    _with_guides,
+    background,
+    badge,
+    face,
+    logo,
+)
 from tests.imaging import encode
 
 
@@ -140,49 +147,48 @@ def test_a_star_field_under_the_cameras_is_a_pattern_but_a_logo_on_it_is_not(
     assert any(_intersects(f["region"], planted) for f in findings)
 
 
-def _badge(size: int) -> Image.Image:
-    """A flat orange disc with a white centre: a designed mark that, like a light's glow, is
-    clipped white in the middle and darker outwards, but in flat fills."""
-    from PIL import ImageDraw
-
-    mark = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(mark)
-    draw.ellipse((0, 0, size - 1, size - 1), fill=(245, 130, 40, 255))
-    draw.ellipse((size // 4, size // 4, size * 3 // 4, size * 3 // 4), fill=(255, 255, 255, 255))
-    return mark
+# Places on scikit-image's photographs, full-bleed, where a distinct-looking part of the scene
+# straddles the safe line (canvas px): it must not warn, a designed mark put there must. (On
+# the retina a mark is not tested: the vessels are a field of blobs of one size, and a badge
+# of their size among them is taken for one more; a known limit.)
+_SCENE_NEAR_THE_EDGE = {
+    "floodlight-glare": ("rocket", "iphone-15", (669.0, 1745.0)),  # a light's glow
+    "launch-pad-corner": ("rocket", "ipad-10", (795.0, 2940.0)),  # core of ΔE ~30
+    "vessel-crossing": ("retina", "ipad-10", (110.0, 1409.0)),  # core of ΔE ~28
+}
 
 
 @pytest.mark.parametrize("mark", ["badge", "logo"])
-def test_a_floodlight_near_the_edge_is_scene_but_a_mark_in_its_place_is_not(
-    catalog: Catalog, profiles: ProfileLibrary, mark: str
+@pytest.mark.parametrize("scene", sorted(_SCENE_NEAR_THE_EDGE))
+def test_scene_near_the_edge_is_not_a_subject_but_a_mark_in_its_place_is(
+    catalog: Catalog, profiles: ProfileLibrary, scene: str, mark: str
 ) -> None:
-    """scikit-image's rocket photo full-bleed on a phone: the orange glare of a floodlight
-    sits across the safe line at the bottom. It is a distinct bright blob, but the glow of a
-    light in the scene, not content to keep from the cut; a badge or logo at the same place
-    is."""
+    """A floodlight's glare is the glow of a light; the corner of a launch pad and a crossing
+    of blood vessels are faint (their contrast never reaches the core threshold). None is
+    content to keep from the cut; a badge or a logo at the same place is."""
     from PIL import ImageOps
     from skimage import data
 
-    template = catalog.get("iphone-15")
-    rocket = Image.fromarray(data.rocket()).convert("RGB")
-    art = ImageOps.fit(rocket, _min_size(template), Image.Resampling.BICUBIC)
+    photo, template_id, centre = _SCENE_NEAR_THE_EDGE[scene]
+    template = catalog.get(template_id)
+    picture = Image.fromarray(getattr(data, photo)()).convert("RGB")
+    art = ImageOps.fit(picture, _min_size(template), Image.Resampling.BICUBIC)
     assert "content-near-edge" not in _codes(_report(catalog, profiles, template.id, art.copy()))
+    if photo == "retina":
+        return
 
-    glare_centre = (669.0, 1745.0)  # canvas px: where the glare straddles the safe line
-    thing = _badge(400) if mark == "badge" else logo(300)
-    planted = _paste_at_canvas(
-        art, template, thing, glare_centre, mm_to_px(12, template.print_dpi)
-    )
+    thing = badge(400) if mark == "badge" else logo(300)
+    planted = _paste_at_canvas(art, template, thing, centre, mm_to_px(12, template.print_dpi))
     finding = _codes(_report(catalog, profiles, template.id, art))["content-near-edge"]
     assert _intersects(finding["region"], planted)
 
 
-@pytest.mark.parametrize(("size_mm", "important"), [(5.0, False), (8.0, True)])
-def test_a_distinct_object_is_important_from_about_seven_millimetres(
+@pytest.mark.parametrize(("size_mm", "important"), [(4.0, False), (6.0, True)])
+def test_a_distinct_object_is_important_from_about_five_millimetres(
     catalog: Catalog, profiles: ProfileLibrary, size_mm: float, important: bool
 ) -> None:
-    """Below ~30 mm² a contrasting blob is a detail of the picture (a crater's shadow, the
-    rim of an eye); a logo from about 7 mm across under the camera is reported."""
+    """Below 12 mm² a contrasting blob is a speck; a logo from about 5 mm across under the
+    camera is reported."""
     template = catalog.get("iphone-15")
     art = background("grass", _min_size(template), seed=3)
     zone = cutout_box(template, template.cutouts[0])

@@ -41,6 +41,8 @@ CLEAN_TEMPLATES = (
 )
 MISTAKE_TEMPLATES = ("iphone-15", "galaxy-s24", "pixel-8-pro", "ipad-air-11")
 BACKGROUNDS = ("grass", "gravel", "brick", "moon", "tissue", "sky", "foliage", "pastel")
+TARGET_CONTENT_KINDS = ("face", "text", "logo")
+STRETCH_CONTENT_KINDS = ("face", "text", "logo", "badge", "mark")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Case:
     planted: Box | None = None  # canvas px, for content codes
     family: str = ""
     labelled: bool = True  # False: a real photograph, its warnings listed, not scored
+    stretch: bool = False  # True: scored and reported beside the targets, not in them
 
 
 @dataclass
@@ -171,6 +174,35 @@ def logo(size: int) -> Image.Image:
     return _logo().resize((size, size), Image.Resampling.LANCZOS)
 
 
+_BRAND_COLOURS = ((230, 90, 30), (30, 90, 200), (200, 30, 50), (40, 150, 70))
+
+
+def badge(size: int, index: int = 0) -> Image.Image:
+    """A flat two-colour badge: a disc in a brand colour with a white centre (drawn 4x and
+    reduced, so its edges are antialiased as a designer's export would be)."""
+    big = size * 4
+    mark = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(mark)
+    draw.ellipse((0, 0, big - 1, big - 1), fill=(*_BRAND_COLOURS[index % 4], 255))
+    draw.ellipse((big // 4, big // 4, big * 3 // 4, big * 3 // 4), fill=(255, 255, 255, 255))
+    return mark.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def glyph_mark(size: int) -> Image.Image:
+    """A one-colour mark: a dark navy five-pointed star (antialiased)."""
+    import math
+
+    big = size * 4
+    mark = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    points = []
+    for i in range(10):
+        radius = big / 2 if i % 2 == 0 else big / 5
+        angle = math.pi / 2 + i * math.pi / 5
+        points.append((big / 2 + radius * math.cos(angle), big / 2 - radius * math.sin(angle)))
+    ImageDraw.Draw(mark).polygon(points, fill=(25, 35, 70, 255))
+    return mark.resize((size, size), Image.Resampling.LANCZOS)
+
+
 # --- building cases -----------------------------------------------------------------------
 
 
@@ -236,6 +268,10 @@ def _content(kind: str, index: int, template: Template, size_mm: float) -> Image
             (250, 250, 250) if index % 2 else (20, 20, 30),
             (0, 0, 0) if index % 2 else (255, 255, 255),
         )
+    if kind == "badge":
+        return badge(round(mm_to_px(size_mm, dpi)), index)
+    if kind == "mark":
+        return glyph_mark(round(mm_to_px(size_mm, dpi)))
     return logo(round(mm_to_px(size_mm, dpi)))
 
 
@@ -297,8 +333,8 @@ def _mistakes(template: Template, index: int) -> Iterator[tuple[str, Callable[[]
     bg_name = BACKGROUNDS[index % len(BACKGROUNDS)]
     dpi = template.print_dpi
 
-    def bg(s: tuple[int, int] = size) -> Image.Image:
-        return background(bg_name, s, seed=100 + index)
+    def bg(s: tuple[int, int] = size, name: str = bg_name) -> Image.Image:
+        return background(name, s, seed=100 + index)
 
     def case(
         code: str,
@@ -306,16 +342,19 @@ def _mistakes(template: Template, index: int) -> Iterator[tuple[str, Callable[[]
         placement: Placement | None = None,
         planted: Box | None = None,
         extra: str = "",
+        on: str = bg_name,
+        stretch: bool = False,
     ) -> Case:
         artwork = art if isinstance(art, _Artwork) else _Artwork(art)
         return Case(
-            f"{code}{extra}/{tid}/{bg_name}",
+            f"{code}{extra}/{tid}/{on}",
             tid,
             artwork.encode(),
             placement or Placement(),
             frozenset({code}),
             planted,
             template.family,
+            stretch=stretch,
         )
 
     small = (round(size[0] * 0.55), round(size[1] * 0.55))
@@ -347,12 +386,24 @@ def _mistakes(template: Template, index: int) -> Iterator[tuple[str, Callable[[]
 
     yield "orientation-mismatch", upside_down
 
-    for k, kind in enumerate(("face", "text", "logo")):
+    # Content kinds in the targets: a face, a line of text and scikit-image's logo (filling the
+    # camera zone or 16 mm) on the template's background. The stretch tier (reported, not in
+    # the targets; added 2026-12-04): the same kinds and two smaller designed marks (10 mm: a
+    # flat badge, a one-colour star) on the other backgrounds, so all eight are used.
+    tiers = [(kind, bg_name, False) for kind in TARGET_CONTENT_KINDS] + [
+        (kind, BACKGROUNDS[(index + 1 + k) % len(BACKGROUNDS)], True)
+        for k, kind in enumerate(STRETCH_CONTENT_KINDS)
+    ]
+    for k, (kind, content_bg, stretch) in enumerate(tiers):
 
-        def in_cutout(kind: str = kind, k: int = k) -> Case:
-            art = bg()
+        def in_cutout(
+            kind: str = kind, k: int = k, on: str = content_bg, stretch: bool = stretch
+        ) -> Case:
+            art = bg(name=on)
             zone = cutout_box(template, template.cutouts[0])
-            size_mm = max(20.0, zone.width * 25.4 / dpi * 0.9) if kind != "text" else 36.0
+            size_mm = {"text": 36.0, "badge": 10.0, "mark": 10.0}.get(
+                kind, max(20.0, zone.width * 25.4 / dpi * 0.9)
+            )
             centre = (zone.x + zone.width / 2, zone.y + zone.height / 2)
             planted = _paste_at_canvas(
                 art,
@@ -361,14 +412,18 @@ def _mistakes(template: Template, index: int) -> Iterator[tuple[str, Callable[[]
                 centre,
                 mm_to_px(size_mm, dpi),
             )
-            return case("content-in-cutout", art, planted=planted, extra=f"-{kind}")
+            return case(
+                "content-in-cutout", art, planted=planted, extra=f"-{kind}", on=on, stretch=stretch
+            )
 
         yield "content-in-cutout", in_cutout
 
-        def near_edge(kind: str = kind, k: int = k) -> Case:
-            art = bg()
+        def near_edge(
+            kind: str = kind, k: int = k, on: str = content_bg, stretch: bool = stretch
+        ) -> Case:
+            art = bg(name=on)
             safe = content_safe_box(template)
-            size_mm = 16.0 if kind != "text" else 30.0
+            size_mm = {"text": 30.0, "badge": 10.0, "mark": 10.0}.get(kind, 16.0)
             size_px = mm_to_px(size_mm, dpi)
             left = (index + k) % 2 == 0
             # Straddle the safe line two thirds down (away from cameras), a third of it
@@ -380,7 +435,9 @@ def _mistakes(template: Template, index: int) -> Iterator[tuple[str, Callable[[]
             planted = _paste_at_canvas(
                 art, template, _content(kind, index + k, template, size_mm), centre, size_px
             )
-            return case("content-near-edge", art, planted=planted, extra=f"-{kind}")
+            return case(
+                "content-near-edge", art, planted=planted, extra=f"-{kind}", on=on, stretch=stretch
+            )
 
         yield "content-near-edge", near_edge
 
