@@ -332,9 +332,11 @@ def _rotated_face_counts(grey: Image.Image, dpi: float) -> dict[int, int]:
     return counts
 
 
-def _confirmed_faces(grey: Image.Image, dpi: float) -> list[tuple[Box, float]]:
-    """Upright faces, each also found at 1.5× the resolution (textures fool one scale)."""
-    area_mm2 = grey.width * grey.height * (MM_PER_INCH / dpi) ** 2
+def _confirmed_faces(grey: Image.Image, dpi: float, pad: int = 0) -> list[tuple[Box, float]]:
+    """Upright faces, each also found at 1.5× the resolution (textures fool one scale).
+    ``pad``: how far ``grey`` is widened past the canvas on each side, px; the resolution of
+    the search follows the canvas's area, as if it were not."""
+    area_mm2 = (grey.width - 2 * pad) * (grey.height - 2 * pad) * (MM_PER_INCH / dpi) ** 2
     px_per_mm = max(_FACE_MIN_PX_PER_MM, math.sqrt(_FACE_PIXEL_BUDGET / area_mm2))
     return _confirm(grey, dpi, _faces_at(grey, dpi, px_per_mm), px_per_mm * 1.5)
 
@@ -614,11 +616,11 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
     ):
         if not rare or field_member:
             continue  # one of many alike (cells, craters, stars): pattern, not an object
-        if _is_a_light(rgb, labels[found] == index, found, rgb.width / small.width):
-            continue  # the glow of a lamp in the scene: it belongs to the photo, not a subject
         inside = contrast[found][labels[found] == index]
         if float(inside.max()) < _OBJECT_MIN_CORE_DELTA:
             continue  # nowhere clearly distinct: a faint patch of the picture
+        if _is_a_light(rgb, labels[found] == index, found, rgb.width / small.width):
+            continue  # the glow of a lamp in the scene: it belongs to the photo, not a subject
         rows, cols = found
         strength = float(inside.mean())
         objects.append(
@@ -765,7 +767,7 @@ def analyse_content(flat: Image.Image, dpi: float) -> ContentAnalysis:
     widened = Image.fromarray(np.pad(np.asarray(grey), pad, mode="edge"))
     faces = [
         (_clipped(Box(box.x - pad, box.y - pad, box.width, box.height), grey.size), score)
-        for box, score in _confirmed_faces(widened, small_dpi)
+        for box, score in _confirmed_faces(widened, small_dpi, pad)
     ]  # the part of each face on the canvas
     rotated = {} if faces else _rotated_face_counts(widened, small_dpi)
     found: list[tuple[ObjectKind, Box, float]] = [("face", box, score) for box, score in faces]

@@ -102,6 +102,24 @@ def test_a_face_cut_by_the_top_of_the_canvas_is_still_found_as_a_face(
     assert findings and _intersects(findings[0]["region"], planted)
 
 
+def test_the_readme_examples_face_is_under_the_camera(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    """The README's API example: scikit-image's astronaut stretched to 1000×2000 px on an
+    iPhone 15. Widening the face search past the canvas edge once lowered the search's
+    resolution (it followed the widened area) and lost this face."""
+    from skimage import data
+
+    template = catalog.get("iphone-15")
+    art = Image.fromarray(data.astronaut()).resize((1000, 2000))
+    request = JobRequest(
+        template=template, artwork_bytes=encode(art, "JPEG"), pictures=False
+    )
+    report = run_job(request, profiles).report
+    kinds = [f["measured"]["kind"] for f in report["findings"] if f["code"] == "content-in-cutout"]
+    assert "face" in kinds
+
+
 def test_logo_across_the_safe_line_is_near_the_edge(
     catalog: Catalog, profiles: ProfileLibrary
 ) -> None:
