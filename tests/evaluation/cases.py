@@ -14,6 +14,7 @@ camera hole over sky or foliage is normal and must not warn.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -190,8 +191,6 @@ def badge(size: int, index: int = 0) -> Image.Image:
 
 def glyph_mark(size: int) -> Image.Image:
     """A one-colour mark: a dark navy five-pointed star (antialiased)."""
-    import math
-
     big = size * 4
     mark = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     points = []

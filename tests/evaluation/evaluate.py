@@ -102,6 +102,13 @@ def _overlaps(region: dict[str, list[float]] | None, case: Case) -> bool:
     return x < p.right and p.x < x + w and y < p.bottom and p.y < y + h
 
 
+def _verdict(review: tuple[bool, str] | None) -> str:
+    if review is None:
+        return "not reviewed"
+    right, what = review
+    return f"{'right' if right else 'wrong'}: {what}"
+
+
 def evaluate(catalog: Catalog, every: int = 1, photographs: bool = False) -> Scores:
     profiles = ProfileLibrary()
     scores = Scores()
@@ -133,11 +140,7 @@ def evaluate(catalog: Catalog, every: int = 1, photographs: bool = False) -> Sco
             if raised:
                 scores.photograph_warnings.append(
                     f"{case.name}: "
-                    + "; ".join(
-                        f"{code} ({'not reviewed' if v is None else ('right' if v[0] else 'wrong')}"
-                        f"{'' if v is None else ': ' + v[1]})"
-                        for code, v in verdicts.items()
-                    )
+                    + "; ".join(f"{code} ({_verdict(v)})" for code, v in verdicts.items())
                 )
             scores.photographs_wrong += any(v is not None and not v[0] for v in verdicts.values())
             scores.photographs_unreviewed += any(v is None for v in verdicts.values())
