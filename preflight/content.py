@@ -100,6 +100,17 @@ _LIGHT_MIN_PEAK_L = 97.0
 _LIGHT_MAX_FALLOFF_CORRELATION = -0.35
 _LIGHT_MAX_FLAT_SHARE = 0.2
 _FLAT_RANGE_L = 2.0  # L* range in a 3x3 neighbourhood below which a pixel is "flat"
+# Graphic marks. A designed mark (a one-colour star, a badge, a logo's fill) 10 mm across can be
+# too thin to survive the object search's 1.5 mm blur, yet at the analysis copy's 3 px/mm its
+# fill is flat, which a photograph's subjects seldom are. A flat region counts as a mark if it
+# covers at least _MARK_MIN_FLAT_MM2, at most _MARK_MAX_SHARE of the canvas, does not run off
+# the canvas (a retina's black corners, a sky: background), differs from the ring around it by
+# _MARK_MIN_EDGE_DELTA (a crisp edge, not a soft highlight) and has a rare colour.
+_MARK_FLAT_STEP = 3  # 8-bit levels a flat pixel may differ from each of its four neighbours
+_MARK_MIN_FLAT_MM2 = 4.0
+_MARK_MAX_SHARE = 0.02
+_MARK_MIN_EDGE_DELTA = 20.0  # CIELAB distance between the fill and the ring around it
+_MARK_RING_MM = 1.0
 _RARE_COLOUR_DELTA = 12.0  # CIELAB distance within which another pixel "has the same colour"
 _RARE_COLOUR_MAX_SHARE = 0.05  # ...and at most this share of the rest may have it
 
@@ -625,9 +636,10 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
         if found is not None and min_area <= areas[index] <= max_area
     ]
     in_field = _in_a_field(np.array([areas[index] for index, _ in candidates], np.float64))
+    counts = _ColourCounts(lab)
     objects = []
     for (index, found), rare, field_member in zip(
-        candidates, _rare_colours(lab, labels, candidates), in_field, strict=True
+        candidates, _rare_colours(lab, labels, candidates, counts), in_field, strict=True
     ):
         if not rare or field_member:
             continue  # one of many alike (cells, craters, stars): pattern, not an object
@@ -649,6 +661,12 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
                 strength,
             )
         )
+    # A mark the blur kept below the thresholds; one it did not is already an object.
+    objects += [
+        (mark, strength)
+        for mark, strength in _graphic_marks(rgb, dpi, counts, 1 / factor)
+        if not any(_overlap(mark, box) > 0 for box, _ in objects)
+    ]
     return objects
 
 
@@ -684,12 +702,28 @@ def _is_a_light(
     return falloff <= _LIGHT_MAX_FALLOFF_CORRELATION
 
 
-def _in_a_field(areas: np.ndarray) -> np.ndarray:
-    """Whether each blob has at least ``_OBJECT_FIELD_MIN - 1`` others of about its size."""
+def _mean_colours(planes: list[np.ndarray], labels: np.ndarray, count: int) -> np.ndarray:
+    """The mean colour (one value per plane) of the pixels labelled 1..``count``, NaN for a
+    label with none."""
+    where = np.flatnonzero(labels)  # most pixels are unlabelled: leave them out
+    chosen = labels.ravel()[where]
+    sizes = np.bincount(chosen, minlength=count + 1)[1:]
+    sums = [np.bincount(chosen, plane.ravel()[where], count + 1)[1:] for plane in planes]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means: np.ndarray = np.stack(sums, axis=-1) / sizes[:, None]
+    return means
+
+
+def _in_a_field(areas: np.ndarray, colours: np.ndarray | None = None) -> np.ndarray:
+    """Whether each blob has at least ``_OBJECT_FIELD_MIN - 1`` others of about its size (and,
+    given their CIELAB ``colours``, within ``_RARE_COLOUR_DELTA`` of its colour)."""
     if areas.size < _OBJECT_FIELD_MIN:
         return np.zeros(areas.size, bool)
     ratio = areas[:, None] / areas[None, :]
     alike = (ratio <= _OBJECT_FIELD_SIZE_RATIO) & (ratio >= 1 / _OBJECT_FIELD_SIZE_RATIO)
+    if colours is not None:
+        distance = np.linalg.norm(colours[:, None, :] - colours[None, :, :], axis=-1)
+        alike &= distance < _RARE_COLOUR_DELTA
     result: np.ndarray = alike.sum(axis=1) >= _OBJECT_FIELD_MIN
     return result
 
@@ -722,44 +756,125 @@ def _wide_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
     return surround
 
 
-def _rare_colours(
-    lab: np.ndarray, labels: np.ndarray, candidates: list[tuple[int, tuple[slice, slice]]]
-) -> list[bool]:
-    """Whether each candidate's (median) colour covers little of the rest of the image (a logo
-    on grass does; one cell among hundreds of cells does not).
+class _ColourCounts:
+    """Counts the pixels of an image within ``_RARE_COLOUR_DELTA`` of a colour.
 
-    Counts the pixels within the colour distance in the whole image and subtracts the
-    candidate's own. A pixel that close has a lightness within the distance too, so with the
-    pixels sorted by lightness each candidate measures one band of them, not all."""
-    pixels = lab.reshape(-1, 3)
-    lightness = np.floor(pixels[:, 0]).astype(np.int16)
-    order = np.argsort(lightness, kind="stable")
-    lightness = lightness[order]
-    planes = np.ascontiguousarray(pixels[order].T)  # L, a, b rows
-    radius2 = np.float32(_RARE_COLOUR_DELTA**2)
-    rare = []
-    for index, found in candidates:
-        own = lab[found][labels[found] == index]
-        outside = pixels.shape[0] - own.shape[0]
-        if outside == 0:
-            rare.append(False)
-            continue
-        colour = np.median(own, axis=0)
-        lo = np.searchsorted(lightness, math.floor(colour[0] - _RARE_COLOUR_DELTA) - 1, "left")
-        hi = np.searchsorted(lightness, math.floor(colour[0] + _RARE_COLOUR_DELTA) + 1, "right")
-        d = planes[:, lo:hi] - colour[:, None]
+    A pixel that close has a lightness within the distance too, so with the pixels sorted by
+    lightness (once, for every question) each count measures one band of them, not all."""
+
+    def __init__(self, lab: np.ndarray) -> None:
+        pixels = lab.reshape(-1, 3)
+        lightness = np.floor(pixels[:, 0]).astype(np.int16)
+        order = np.argsort(lightness, kind="stable")
+        self._lightness = lightness[order]
+        self._planes = np.ascontiguousarray(pixels[order].T)  # L, a, b rows
+        self.total = pixels.shape[0]
+
+    def within(self, colour: np.ndarray) -> int:
+        lo = np.searchsorted(
+            self._lightness, math.floor(colour[0] - _RARE_COLOUR_DELTA) - 1, "left"
+        )
+        hi = np.searchsorted(
+            self._lightness, math.floor(colour[0] + _RARE_COLOUR_DELTA) + 1, "right"
+        )
+        d = self._planes[:, lo:hi] - colour[:, None]
         squares = d * d
         distance2 = (squares[0] + squares[1]) + squares[2]
         # np.linalg.norm may add the three squares in another order; where that could
         # matter, ask it (so the counts are what comparing each pixel in turn gives).
+        radius2 = np.float32(_RARE_COLOUR_DELTA**2)
         close = np.abs(distance2 - radius2) < 1e-2
-        within = np.count_nonzero(distance2[~close] < radius2)
+        within = int(np.count_nonzero(distance2[~close] < radius2))
         if close.any():
-            again = np.ascontiguousarray(planes[:, lo:hi][:, close].T) - colour
-            within += np.count_nonzero(np.linalg.norm(again, axis=-1) < _RARE_COLOUR_DELTA)
+            again = np.ascontiguousarray(self._planes[:, lo:hi][:, close].T) - colour
+            within += int(np.count_nonzero(np.linalg.norm(again, axis=-1) < _RARE_COLOUR_DELTA))
+        return within
+
+
+def _rare_colours(
+    lab: np.ndarray,
+    labels: np.ndarray,
+    candidates: list[tuple[int, tuple[slice, slice]]],
+    counts: _ColourCounts,
+) -> list[bool]:
+    """Whether each candidate's (median) colour covers little of the rest of the image (a logo
+    on grass does; one cell among hundreds of cells does not). Counts the pixels within the
+    colour distance in the whole image and subtracts the candidate's own."""
+    rare = []
+    for index, found in candidates:
+        own = lab[found][labels[found] == index]
+        outside = counts.total - own.shape[0]
+        if outside == 0:
+            rare.append(False)
+            continue
+        colour = np.median(own, axis=0)
         own_within = np.count_nonzero(np.linalg.norm(own - colour, axis=-1) < _RARE_COLOUR_DELTA)
-        rare.append((within - own_within) / outside < _RARE_COLOUR_MAX_SHARE)
+        rare.append((counts.within(colour) - own_within) / outside < _RARE_COLOUR_MAX_SHARE)
     return rare
+
+
+def _graphic_marks(
+    rgb: Image.Image, dpi: float, counts: _ColourCounts, zoom: float
+) -> list[tuple[Box, float]]:
+    """Flat-filled regions of ``rgb`` (at ``dpi``) that are designed marks (see ``_MARK_*``),
+    in ``rgb``'s px, with the CIELAB distance between fill and surroundings. ``counts`` covers
+    a copy ``zoom`` times smaller in each direction."""
+    from skimage.color import rgb2lab
+
+    planes = [np.asarray(channel, dtype=np.int16) for channel in rgb.split()]
+    height, width = planes[0].shape
+    if height < 3 or width < 3:
+        return []
+    steps_x = np.ones((height, width - 1), bool)
+    steps_y = np.ones((height - 1, width), bool)
+    for plane in planes:
+        steps_x &= np.abs(np.diff(plane, axis=1)) <= _MARK_FLAT_STEP
+        steps_y &= np.abs(np.diff(plane, axis=0)) <= _MARK_FLAT_STEP
+    flat = np.zeros((height, width), bool)  # the outermost pixels are never flat
+    flat[1:-1, 1:-1] = (
+        steps_x[1:-1, 1:] & steps_x[1:-1, :-1] & steps_y[1:, 1:-1] & steps_y[:-1, 1:-1]
+    )
+    labels, _ = ndimage.label(flat)
+    areas = np.bincount(labels.ravel())
+    px_per_mm = dpi / MM_PER_INCH
+    sized = np.flatnonzero(
+        (areas >= _MARK_MIN_FLAT_MM2 * px_per_mm**2) & (areas <= _MARK_MAX_SHARE * flat.size)
+    )
+    sized = sized[sized > 0]
+    # Numbered 1..n among themselves: find_objects' cost grows with the highest label, and a
+    # photograph has tens of thousands of tiny flat patches.
+    numbering = np.zeros(areas.size, np.int32)
+    numbering[sized] = np.arange(1, sized.size + 1, dtype=np.int32)
+    labels = numbering[labels]
+    # The ring around each fill, past its antialiased edge (one pixel), ``ring`` pixels wide,
+    # for all fills at once: where two fills are closer than that, the ring goes to one.
+    ring = max(1, round(_MARK_RING_MM * px_per_mm))
+    near = _square_filter(labels, 2 * ring + 3, np.maximum)
+    ring_labels = np.where(_square_filter(labels, 3, np.maximum) == 0, near, 0)
+    colours = _mean_colours(planes, labels, sized.size)
+    surrounds = _mean_colours(planes, ring_labels, sized.size)
+    lab = rgb2lab(np.stack([colours, surrounds]).astype(np.float32) / 255.0)
+    deltas = np.linalg.norm(lab[0] - lab[1], axis=-1)
+    marks, kept = [], []
+    for index, found in enumerate(ndimage.find_objects(labels, sized.size), start=1):
+        delta = float(deltas[index - 1])
+        if found is None or not delta >= _MARK_MIN_EDGE_DELTA:  # NaN: no ring
+            continue
+        rows, cols = found
+        if rows.start <= 1 or cols.start <= 1 or rows.stop >= height - 1 or cols.stop >= width - 1:
+            continue  # runs off the canvas: a background's flat part
+        own_small = areas[sized[index - 1]] / zoom**2  # its pixels in the counted copy
+        others = counts.within(lab[0, index - 1]) - own_small
+        if others / max(1.0, counts.total - own_small) >= _RARE_COLOUR_MAX_SHARE:
+            continue  # a colour the picture has elsewhere too: a pattern's or a scene's
+        width_px, height_px = cols.stop - cols.start, rows.stop - rows.start
+        marks.append((Box(cols.start - 1, rows.start - 1, width_px + 2, height_px + 2), delta))
+        kept.append(index - 1)
+    # Six or more marks of about one size and one colour are a pattern (a star print), none
+    # of them the one to keep from the camera. (A rare colour is no help here: twelve small
+    # stars still cover under 1% of the case.)
+    patterned = _in_a_field(areas[sized[kept]].astype(np.float64), lab[0, kept])
+    return [mark for mark, repeated in zip(marks, patterned, strict=True) if not repeated]
 
 
 def _clipped(box: Box, size: tuple[int, int]) -> Box:

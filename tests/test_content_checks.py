@@ -20,6 +20,7 @@ from tests.evaluation.cases import (
     background,
     badge,
     face,
+    glyph_mark,
     logo,
 )
 from tests.imaging import encode
@@ -227,6 +228,49 @@ def test_scene_near_the_edge_is_not_a_subject_but_a_mark_in_its_place_is(
     planted = _paste_at_canvas(art, template, thing, centre, mm_to_px(12, template.print_dpi))
     finding = _codes(_report(catalog, profiles, template.id, art))["content-near-edge"]
     assert _intersects(finding["region"], planted)
+
+
+@pytest.mark.parametrize("stars", [1, 12])
+def test_a_thin_one_colour_mark_under_the_camera_is_found_unless_it_is_a_pattern(
+    catalog: Catalog, profiles: ProfileLibrary, stars: int
+) -> None:
+    """A 10 mm navy star on grass under an iPad's camera: its arms are too thin to stand out
+    behind the object search's 1.5 mm blur, but its fill is flat and of a colour the picture
+    has nowhere else, so it is a graphic mark. Twelve such stars over the case are a pattern:
+    their colour is not rare, and the one under the camera is not singled out."""
+    template = catalog.get("ipad-air-11")
+    art = background("grass", _min_size(template), seed=6)
+    size_px = mm_to_px(10, template.print_dpi)
+    zone = cutout_box(template, template.cutouts[0])
+    centre = (zone.x + zone.width / 2, zone.y + zone.height / 2)
+    planted = _paste_at_canvas(art, template, glyph_mark(round(size_px)), centre, size_px)
+    w, h = template.canvas_size_px
+    for k in range(stars - 1):  # the rest of the pattern, in a loose 3 x 4 grid below
+        spot = (w * (0.25 + 0.25 * (k % 3)), h * (0.3 + 0.15 * (k // 3)))
+        _paste_at_canvas(art, template, glyph_mark(round(size_px)), spot, size_px)
+    findings = [
+        f
+        for f in _report(catalog, profiles, template.id, art)["findings"]
+        if f["code"] == "content-in-cutout"
+    ]
+    if stars == 1:
+        assert any(_intersects(f["region"], planted) for f in findings)
+    else:
+        assert not findings
+
+
+def test_a_photos_flat_black_corners_under_the_camera_are_background(
+    catalog: Catalog, profiles: ProfileLibrary
+) -> None:
+    """scikit-image's retina full-bleed on an iPhone: the corners outside the round fundus
+    are flat black, rare and crisp-edged, like a mark's fill, but they run off the canvas."""
+    from PIL import ImageOps
+    from skimage import data
+
+    template = catalog.get("iphone-15")
+    picture = Image.fromarray(data.retina()).convert("RGB")
+    art = ImageOps.fit(picture, _min_size(template), Image.Resampling.BICUBIC)
+    assert "content-in-cutout" not in _codes(_report(catalog, profiles, template.id, art))
 
 
 @pytest.mark.parametrize(("size_mm", "important"), [(4.0, False), (6.0, True)])
