@@ -55,10 +55,13 @@ _FACE_MIN_PX = 16  # the cascade's window: faces smaller than this are not searc
 _FACE_MIN_PX_PER_MM = 1.4  # so faces from ~11 mm up are searched on every device
 _FACE_MIN_CONTRAST = 12.0  # grey-level standard deviation inside a face box
 # The cascade's window grows by this factor from one search scale to the next. A face whose
-# size falls between two scales is often missed: on scikit-image's 100 faces (LFW) at 16-45 mm,
-# a step of 1.25 found 82-89 %, a step of 1.1 finds 93-97 % at about the same cost (the
-# search copy is small). Upright faces only: on turned copies the finer step found faces in
-# the clock photo's gears (orientation-mismatch on 10 of 10 placements), so they keep 1.25.
+# size falls between two scales is often missed. On scikit-image's 100 faces (LFW) at
+# 16/22/30 mm on an iPhone canvas, a step of 1.25 found 81/83/86, 1.2 finds 89/90/92 and 1.1
+# 94/95/96; on an iPad canvas at 20/25/32 mm, 79/86/84, 86/89/90 and 94/96/93. (1.15, between
+# them, missed a target face of the evaluation and took an upside-down one for upright.) At
+# 1.1 the upright search costs twice as much as at 1.25 (+15 ms on an iPad canvas). Upright
+# faces only: on turned copies a finer step found faces in the clock photo's gears
+# (orientation-mismatch on 10 of 10 placements), so they keep 1.25.
 _FACE_SCALE_STEP = 1.1
 _ORIENTATION_SCALE_STEP = 1.25
 # The cascade needs the whole face in its window: a face cut by the canvas edge (a head at the
@@ -101,11 +104,13 @@ _LIGHT_MAX_FALLOFF_CORRELATION = -0.35
 _LIGHT_MAX_FLAT_SHARE = 0.2
 _FLAT_RANGE_L = 2.0  # L* range in a 3x3 neighbourhood below which a pixel is "flat"
 # Graphic marks. A designed mark (a one-colour star, a badge, a logo's fill) 10 mm across can be
-# too thin to survive the object search's 1.5 mm blur, yet at the analysis copy's 3 px/mm its
-# fill is flat, which a photograph's subjects seldom are. A flat region counts as a mark if it
-# covers at least _MARK_MIN_FLAT_MM2, at most _MARK_MAX_SHARE of the canvas, does not run off
-# the canvas (a retina's black corners, a sky: background), differs from the ring around it by
-# _MARK_MIN_EDGE_DELTA (a crisp edge, not a soft highlight) and has a rare colour.
+# too thin to survive the object search's 1.5 mm blur, yet its fill is flat, which a
+# photograph's subjects seldom are. A flat region counts as a mark if it covers at least
+# _MARK_MIN_FLAT_MM2, at most _MARK_MAX_SHARE of the canvas, does not run off the canvas (a
+# retina's black corners, a sky: background), differs from the ring around it by
+# _MARK_MIN_EDGE_DELTA (a crisp edge, not a soft highlight) and has a rare colour. Searched in
+# the object search's 1.5 px/mm copy, where 10 mm stars keep a flat core; the 3 px/mm copy
+# also finds 8 mm ones, but cost 16 ms more per iPad canvas (4 ms here).
 _MARK_FLAT_STEP = 3  # 8-bit levels a flat pixel may differ from each of its four neighbours
 _MARK_MIN_FLAT_MM2 = 4.0
 _MARK_MAX_SHARE = 0.02
@@ -662,11 +667,10 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
             )
         )
     # A mark the blur kept below the thresholds; one it did not is already an object.
-    objects += [
-        (mark, strength)
-        for mark, strength in _graphic_marks(rgb, dpi, counts, 1 / factor)
-        if not any(_overlap(mark, box) > 0 for box, _ in objects)
-    ]
+    for mark, strength in _graphic_marks(small, px_per_mm, counts):
+        box = Box(mark.x / factor, mark.y / factor, mark.width / factor, mark.height / factor)
+        if not any(_overlap(box, found) > 0 for found, _ in objects):
+            objects.append((box, strength))
     return objects
 
 
@@ -814,11 +818,11 @@ def _rare_colours(
 
 
 def _graphic_marks(
-    rgb: Image.Image, dpi: float, counts: _ColourCounts, zoom: float
+    rgb: Image.Image, px_per_mm: float, counts: _ColourCounts
 ) -> list[tuple[Box, float]]:
-    """Flat-filled regions of ``rgb`` (at ``dpi``) that are designed marks (see ``_MARK_*``),
-    in ``rgb``'s px, with the CIELAB distance between fill and surroundings. ``counts`` covers
-    a copy ``zoom`` times smaller in each direction."""
+    """Flat-filled regions of ``rgb`` that are designed marks (see ``_MARK_*``), in its px,
+    with the CIELAB distance between fill and surroundings. ``counts`` counts ``rgb``'s
+    colours."""
     from skimage.color import rgb2lab
 
     planes = [np.asarray(channel, dtype=np.int16) for channel in rgb.split()]
@@ -836,7 +840,6 @@ def _graphic_marks(
     )
     labels, _ = ndimage.label(flat)
     areas = np.bincount(labels.ravel())
-    px_per_mm = dpi / MM_PER_INCH
     sized = np.flatnonzero(
         (areas >= _MARK_MIN_FLAT_MM2 * px_per_mm**2) & (areas <= _MARK_MAX_SHARE * flat.size)
     )
@@ -863,9 +866,9 @@ def _graphic_marks(
         rows, cols = found
         if rows.start <= 1 or cols.start <= 1 or rows.stop >= height - 1 or cols.stop >= width - 1:
             continue  # runs off the canvas: a background's flat part
-        own_small = areas[sized[index - 1]] / zoom**2  # its pixels in the counted copy
-        others = counts.within(lab[0, index - 1]) - own_small
-        if others / max(1.0, counts.total - own_small) >= _RARE_COLOUR_MAX_SHARE:
+        own = areas[sized[index - 1]]  # a flat fill: all of it that colour
+        others = counts.within(lab[0, index - 1]) - own
+        if others / max(1, counts.total - own) >= _RARE_COLOUR_MAX_SHARE:
             continue  # a colour the picture has elsewhere too: a pattern's or a scene's
         width_px, height_px = cols.stop - cols.start, rows.stop - rows.start
         marks.append((Box(cols.start - 1, rows.start - 1, width_px + 2, height_px + 2), delta))
@@ -899,7 +902,9 @@ def analyse_content(flat: Image.Image, dpi: float) -> ContentAnalysis:
         (_clipped(Box(box.x - pad, box.y - pad, box.width, box.height), grey.size), score)
         for box, score in _confirmed_faces(widened, small_dpi, pad)
     ]  # the part of each face on the canvas
-    rotated = {} if faces else _rotated_face_counts(widened, small_dpi)
+    # Turned faces tell a turned artwork: the faces that matter there are whole and large, so
+    # the search needs no widened copy (18% more pixels on an iPad).
+    rotated = {} if faces else _rotated_face_counts(grey, small_dpi)
     found: list[tuple[ObjectKind, Box, float]] = [("face", box, score) for box, score in faces]
     found += [("text", box, score) for box, score in _text_lines(grey, small_dpi)]
     found += [("object", box, score) for box, score in _distinct_objects(rgb, small_dpi)]
