@@ -669,7 +669,7 @@ def _distinct_objects(rgb: Image.Image, dpi: float) -> list[tuple[Box, float]]:
     # A mark the blur kept below the thresholds; one it did not is already an object.
     for mark, strength in _graphic_marks(small, px_per_mm, counts):
         box = Box(mark.x / factor, mark.y / factor, mark.width / factor, mark.height / factor)
-        if not any(_overlap(box, found) > 0 for found, _ in objects):
+        if not any(_overlap(box, known) > 0 for known, _ in objects):
             objects.append((box, strength))
     return objects
 
@@ -844,6 +844,8 @@ def _graphic_marks(
         (areas >= _MARK_MIN_FLAT_MM2 * px_per_mm**2) & (areas <= _MARK_MAX_SHARE * flat.size)
     )
     sized = sized[sized > 0]
+    if sized.size == 0:
+        return []
     # Numbered 1..n among themselves: find_objects' cost grows with the highest label, and a
     # photograph has tens of thousands of tiny flat patches.
     numbering = np.zeros(areas.size, np.int32)
