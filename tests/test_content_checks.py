@@ -236,8 +236,9 @@ def test_a_thin_one_colour_mark_under_the_camera_is_found_unless_it_is_a_pattern
 ) -> None:
     """A 10 mm navy star on grass under an iPad's camera: its arms are too thin to stand out
     behind the object search's 1.5 mm blur, but its fill is flat and of a colour the picture
-    has nowhere else, so it is a graphic mark. Twelve such stars over the case are a pattern:
-    their colour is not rare, and the one under the camera is not singled out."""
+    has nowhere else, so it is a graphic mark. Twelve such stars over the case are a pattern
+    (six or more marks of one size and colour), and the one under the camera is not singled
+    out: their colour alone would still be rare (under 1% of the case)."""
     template = catalog.get("ipad-air-11")
     art = background("grass", _min_size(template), seed=6)
     size_px = mm_to_px(10, template.print_dpi)
