@@ -9,8 +9,8 @@ canvas; results are boxes in canvas pixels (see :mod:`preflight.geometry`).
   1.4 px/mm); faces found only in a turned copy (0.9 px/mm, confirmed at 1.35 px/mm) mean
   the artwork is rotated. The cascade is evaluated here by a compiled loop
   (:class:`_LbpCascade`): the same windows, arithmetic and grouping as skimage's
-  ``Cascade.detect_multi_scale``, so the same detections, at a fraction of the cost. The copy
-  searched is widened 10 mm past the canvas edge (edge pixels repeated), so that a face cut
+  ``Cascade.detect_multi_scale``, so the same detections, at a fraction of the cost. The upright
+  search's copy is widened 10 mm past the canvas edge (edge pixels repeated), so that a face cut
   by the edge, a head at the top of a case, is still found.
 * **Text**: stroke-like marks (morphological top-hat at ≤ 2.3 mm stroke width, ≥ 25% contrast)
   whose connected components have letter sizes (1.2–15 mm tall) and line up in an evenly
@@ -24,6 +24,9 @@ canvas; results are boxes in canvas pixels (see :mod:`preflight.geometry`).
   image. Sky, foliage and repeating patterns (cells, craters, star fields) average out or
   repeat, and the glow of a light in the scene fades from a clipped centre: none of them
   count.
+* **Graphic marks** (a one-colour star, a badge): flat fills too thin for that blur, of a rare
+  colour, with a crisp edge, not running off the canvas and not one of a print of alike marks;
+  reported as distinct objects.
 
 A full-bleed photo is "detailed everywhere"; these detectors look for *things*, not detail.
 """
@@ -794,6 +797,14 @@ class _ColourCounts:
             within += int(np.count_nonzero(np.linalg.norm(again, axis=-1) < _RARE_COLOUR_DELTA))
         return within
 
+    def is_rare(self, colour: np.ndarray, own: int, own_within: int) -> bool:
+        """Whether ``colour`` covers under ``_RARE_COLOUR_MAX_SHARE`` of the image outside a
+        region of ``own`` pixels, ``own_within`` of which are within the distance of it."""
+        outside = self.total - own
+        if outside <= 0:
+            return False
+        return (self.within(colour) - own_within) / outside < _RARE_COLOUR_MAX_SHARE
+
 
 def _rare_colours(
     lab: np.ndarray,
@@ -807,13 +818,9 @@ def _rare_colours(
     rare = []
     for index, found in candidates:
         own = lab[found][labels[found] == index]
-        outside = counts.total - own.shape[0]
-        if outside == 0:
-            rare.append(False)
-            continue
         colour = np.median(own, axis=0)
         own_within = np.count_nonzero(np.linalg.norm(own - colour, axis=-1) < _RARE_COLOUR_DELTA)
-        rare.append((counts.within(colour) - own_within) / outside < _RARE_COLOUR_MAX_SHARE)
+        rare.append(counts.is_rare(colour, own.shape[0], int(own_within)))
     return rare
 
 
@@ -868,9 +875,8 @@ def _graphic_marks(
         rows, cols = found
         if rows.start <= 1 or cols.start <= 1 or rows.stop >= height - 1 or cols.stop >= width - 1:
             continue  # runs off the canvas: a background's flat part
-        own = areas[sized[index - 1]]  # a flat fill: all of it that colour
-        others = counts.within(lab[0, index - 1]) - own
-        if others / max(1, counts.total - own) >= _RARE_COLOUR_MAX_SHARE:
+        own = int(areas[sized[index - 1]])  # a flat fill: all of it that colour
+        if not counts.is_rare(lab[0, index - 1], own, own):
             continue  # a colour the picture has elsewhere too: a pattern's or a scene's
         width_px, height_px = cols.stop - cols.start, rows.stop - rows.start
         marks.append((Box(cols.start - 1, rows.start - 1, width_px + 2, height_px + 2), delta))
