@@ -44,6 +44,8 @@ MISTAKE_TEMPLATES = ("iphone-15", "galaxy-s24", "pixel-8-pro", "ipad-air-11")
 BACKGROUNDS = ("grass", "gravel", "brick", "moon", "tissue", "sky", "foliage", "pastel")
 TARGET_CONTENT_KINDS = ("face", "text", "logo")
 STRETCH_CONTENT_KINDS = ("face", "text", "logo", "badge", "mark")
+_DESIGNED_MARKS = ("badge", "mark")  # planted at one small size, in the cutout and at the edge
+_DESIGNED_MARK_MM = 10.0
 
 
 @dataclass(frozen=True)
@@ -400,8 +402,8 @@ def _mistakes(template: Template, index: int) -> Iterator[tuple[str, Callable[[]
         ) -> Case:
             art = bg(name=on)
             zone = cutout_box(template, template.cutouts[0])
-            size_mm = {"text": 36.0, "badge": 10.0, "mark": 10.0}.get(
-                kind, max(20.0, zone.width * 25.4 / dpi * 0.9)
+            size_mm = _DESIGNED_MARK_MM if kind in _DESIGNED_MARKS else (
+                36.0 if kind == "text" else max(20.0, zone.width * 25.4 / dpi * 0.9)
             )
             centre = (zone.x + zone.width / 2, zone.y + zone.height / 2)
             planted = _paste_at_canvas(
@@ -422,7 +424,9 @@ def _mistakes(template: Template, index: int) -> Iterator[tuple[str, Callable[[]
         ) -> Case:
             art = bg(name=on)
             safe = content_safe_box(template)
-            size_mm = {"text": 30.0, "badge": 10.0, "mark": 10.0}.get(kind, 16.0)
+            size_mm = _DESIGNED_MARK_MM if kind in _DESIGNED_MARKS else (
+                30.0 if kind == "text" else 16.0
+            )
             size_px = mm_to_px(size_mm, dpi)
             left = (index + k) % 2 == 0
             # Straddle the safe line two thirds down (away from cameras), a third of it

@@ -37,6 +37,11 @@ FALSE_ALARM_TARGET = 0.02
 REGION_CODES = {"content-in-cutout", "content-near-edge"}
 
 
+def _share(hits: int, total: int) -> float:
+    """Recall of ``hits`` out of ``total`` planted cases (1.0 when none were planted)."""
+    return hits / total if total else 1.0
+
+
 @dataclass
 class Scores:
     hits: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -57,11 +62,10 @@ class Scores:
     seconds: float = 0.0
 
     def recall(self, code: str) -> float:
-        return self.hits[code] / self.totals[code] if self.totals[code] else 1.0
+        return _share(self.hits[code], self.totals[code])
 
     def stretch_recall(self, code: str) -> float:
-        total = self.stretch_totals[code]
-        return self.stretch_hits[code] / total if total else 1.0
+        return _share(self.stretch_hits[code], self.stretch_totals[code])
 
     @property
     def false_alarm_rate(self) -> float:
