@@ -181,10 +181,12 @@ def _load(state: _State) -> _Updates:
         return (math.ceil(upright[0] * factor), math.ceil(upright[1] * factor))
 
     if request.artwork_path is not None:
-        artwork = load_artwork(request.artwork_path, request.limits, needed_size)
+        artwork = load_artwork(request.artwork_path, request.limits, needed_size, request.threads)
     else:
         data = _need(request.artwork_bytes, "artwork bytes")
-        artwork = load_artwork_bytes(data, request.artwork_name, request.limits, needed_size)
+        artwork = load_artwork_bytes(
+            data, request.artwork_name, request.limits, needed_size, request.threads
+        )
     return {"artwork": artwork, "facts": artwork.facts, "source_icc": artwork.icc_profile}
 
 
