@@ -16,6 +16,7 @@ from preflight.color import ColorSettings, ConversionTables, ProfileLibrary
 from preflight.content import prepare_detectors
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
+from preflight.png_reader import prepare_png_reader
 from preflight.runtime import prepare_job_process
 from preflight.templates import load_catalog
 
@@ -57,6 +58,7 @@ def main() -> int:
     tables.prepare(None, profiles.get("chemical-proof"), ColorSettings())
     before_detectors = _rss_bytes()
     prepare_detectors()  # a worker loads the compiled face search at start, as the table
+    prepare_png_reader()
     baseline = _rss_bytes()  # libraries imported, catalog and profiles loaded, input read
     run_job(request, profiles, tables)
     peak = _peak_rss_bytes()

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from preflight.content import prepare_detectors
+from preflight.png_reader import prepare_png_reader
 from preflight.runtime import prepare_job_process
 from preflight.settings import Settings
 from worker.celery_app import make_celery
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before any job thread starts; the pool's forked children inherit it.
     prepare_job_process()
     prepare_detectors()
+    prepare_png_reader()
     settings = Settings()
     app = make_celery(settings)
     # No mingle or gossip: the workers share nothing but the broker and the records, and
