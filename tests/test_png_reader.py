@@ -100,11 +100,13 @@ def test_every_filter_and_colour_type_gives_pillows_pixels(
     mode: str, filters: list[int], threads: int
 ) -> None:
     data = _handmade_png(_pixels(mode, (23, 17)), mode, filters)
-    ours = read_png(data, threads)
-    assert ours is not None
-    expected = _pillow(data)
+    decoded = read_png(data, threads)
+    assert decoded is not None
+    ours, expected = decoded.image, _pillow(data)
     assert (ours.mode, ours.size) == (expected.mode, expected.size)
     assert ours.tobytes() == expected.tobytes()
+    alpha = expected.getchannel("A").getextrema()[0] if "A" in mode else None
+    assert decoded.alpha_min == alpha
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -113,15 +115,15 @@ def test_pillows_own_pngs_read_the_same_in_many_bands(threads: int) -> None:
     for mode in ("RGB", "RGBA"):
         image = Image.fromarray(_pixels(mode, (1500, 900)))
         data = png_bytes(image)
-        ours = read_png(data, threads)
-        assert ours is not None and ours.tobytes() == image.tobytes()
+        decoded = read_png(data, threads)
+        assert decoded is not None and decoded.image.tobytes() == image.tobytes()
 
 
 def test_one_pixel_wide_and_one_row_high_images() -> None:
     for size in ((1, 40), (40, 1), (1, 1)):
         data = _handmade_png(_pixels("RGBA", size), "RGBA", [4, 3, 1])
-        ours = read_png(data)
-        assert ours is not None and ours.tobytes() == _pillow(data).tobytes()
+        decoded = read_png(data)
+        assert decoded is not None and decoded.image.tobytes() == _pillow(data).tobytes()
 
 
 def test_pngs_outside_the_common_case_are_left_to_pillow() -> None:
@@ -200,5 +202,5 @@ def test_a_stream_longer_than_the_image_is_not_inflated_past_it() -> None:
         + _chunk(b"IDAT", compressed)
         + _chunk(b"IEND", b"")
     )
-    image = read_png(data, threads=2)
-    assert image is not None and image.size == (100, 100)
+    decoded = read_png(data, threads=2)
+    assert decoded is not None and decoded.image.size == (100, 100)
