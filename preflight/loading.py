@@ -157,7 +157,7 @@ class Artwork:
     """Decoded, upright artwork in a working mode (RGB, RGBA, L, LA or CMYK).
 
     ``image`` may be smaller than the file (``facts`` has the file's size) when the caller
-    allowed the JPEG decoder to scale it down (see :func:`load_artwork_bytes`).
+    allowed the decoder to scale it down (see :func:`load_artwork_bytes`).
     """
 
     facts: ArtworkFacts
@@ -240,7 +240,8 @@ def load_artwork_bytes(
     With ``needed_size``, a JPEG much larger than that is decoded at 1/2, 1/4 or 1/8 scale
     (the decoder's DCT scaling: nearly free, and antialiased), never below the needed size.
     A common PNG is decoded by our own reader (:mod:`preflight.png_reader`, the same pixels
-    as Pillow's, faster), on two threads when ``threads`` allows.
+    as Pillow's, faster), on two threads when ``threads`` allows; with ``needed_size``, an
+    opaque one much larger than that comes out 2 or 4 times smaller, never below it.
     """
     limits = limits or LoadLimits()
     sniffed = _allowed_format(data, file_name, limits)
@@ -271,7 +272,12 @@ def _decoded(
     """The pixels, decoded by our PNG reader where it can, else by Pillow."""
     if needed_size is not None and image.format in ("JPEG", "MPO"):
         _draft(image, needed_size, _exif_orientation(image, []))
-    png = _read_png(data, file_name, threads) if image.format == "PNG" else None
+    png = None
+    if image.format == "PNG":
+        reduce = 1
+        if needed_size is not None:
+            reduce = _png_reduction(image.size, needed_size, _png_orientation(image))
+        png = _read_png(data, file_name, threads, reduce)
     if png is not None:
         # Pillow's header object has read the metadata (profile, EXIF, resolution; our
         # reader declines files with more after the pixels), and must not decode them again.
@@ -299,9 +305,34 @@ class _DecodeFacts:
     alpha_min: int | None = None  # the lowest alpha, when the decoder measured it
 
 
-def _read_png(data: bytes, file_name: str, threads: int) -> DecodedPng | None:
+def _png_orientation(image: Image.Image) -> int | None:
+    """A PNG's EXIF orientation read from the metadata chunks before the pixels (Pillow's own
+    PNG object would decode the whole image to look for more after them; our reader declines
+    PNGs that have any)."""
+    metadata_only = Image.new("L", (1, 1))
+    metadata_only.info = dict(image.info)
+    return _exif_orientation(metadata_only, [])
+
+
+def _png_reduction(
+    size: tuple[int, int], needed_size: NeededSize, orientation: int | None
+) -> int:
+    """How many times smaller on each side a PNG may be decoded: never below the needed
+    size (the rule the JPEG decoder's scaling follows, see :func:`_draft`)."""
+    width, height = size
+    turned = orientation in _TURNED_ORIENTATIONS  # upright width is the stored height
+    need_w, need_h = needed_size((height, width) if turned else (width, height))
+    if turned:
+        need_w, need_h = need_h, need_w
+    for factor in (4, 2):
+        if -(-width // factor) >= need_w and -(-height // factor) >= need_h:
+            return factor
+    return 1
+
+
+def _read_png(data: bytes, file_name: str, threads: int, reduce: int) -> DecodedPng | None:
     try:
-        return read_png(data, threads)
+        return read_png(data, threads, reduce)
     except PngDataError as exc:
         raise CorruptImage(
             f"{file_name}: the image data is damaged or incomplete ({exc}). Export it again."

@@ -262,7 +262,17 @@ def test_a_large_jpeg_is_decoded_no_smaller_than_needed(orientation: int) -> Non
     assert float(difference.mean()) < 2.0
 
 
-def test_only_jpegs_are_decoded_at_a_reduced_scale() -> None:
-    data = png_bytes(photo((800, 600)))
-    artwork = load_artwork_bytes(data, "art.png", needed_size=lambda size: (10, 10))
-    assert artwork.image.size == (800, 600) == artwork.size
+def test_opaque_pngs_are_read_at_most_four_times_smaller_others_whole() -> None:
+    def tiny(size: tuple[int, int]) -> tuple[int, int]:
+        return (10, 10)
+
+    opaque = load_artwork_bytes(png_bytes(photo((800, 600))), "art.png", needed_size=tiny)
+    assert opaque.image.size == (200, 150) and opaque.size == (800, 600)
+    # Transparency that matters: a clear band along the top.
+    pixels = np.asarray(photo((800, 600)).convert("RGBA")).copy()
+    pixels[:40, :, 3] = 0
+    transparent = png_bytes(Image.fromarray(pixels))
+    with_alpha = load_artwork_bytes(transparent, "a.png", needed_size=tiny)
+    assert with_alpha.image.size == (800, 600) and with_alpha.facts.has_alpha
+    tiff = load_artwork_bytes(encode(photo((800, 600)), "TIFF"), "art.tif", needed_size=tiny)
+    assert tiff.image.size == (800, 600) == tiff.size

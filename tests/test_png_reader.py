@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -204,3 +205,47 @@ def test_a_stream_longer_than_the_image_is_not_inflated_past_it() -> None:
     )
     decoded = read_png(data, threads=2)
     assert decoded is not None and decoded.image.size == (100, 100)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_an_opaque_png_reduced_while_read_is_pillows_reduce(factor: int, threads: int) -> None:
+    for mode, size in (("RGB", (1503, 901)), ("L", (23, 17)), ("RGB", (5, 3))):
+        image = Image.fromarray(_pixels(mode, size))
+        decoded = read_png(png_bytes(image), threads, reduce=factor)
+        assert decoded is not None
+        expected = image.reduce(factor)  # odd sizes: the last blocks are partial
+        assert decoded.image.size == expected.size
+        assert decoded.image.tobytes() == expected.tobytes(), (mode, size)
+
+
+def test_a_png_with_alpha_is_never_reduced() -> None:
+    data = png_bytes(Image.fromarray(_pixels("RGBA", (40, 30))))
+    decoded = read_png(data, reduce=2)
+    assert decoded is not None and decoded.image.size == (40, 30)
+
+
+def test_the_loader_reduces_a_large_png_only_as_far_as_the_placement_allows() -> None:
+    data = png_bytes(Image.fromarray(_pixels("RGB", (1200, 800))))
+
+    def needs(fraction: float) -> Callable[[tuple[int, int]], tuple[int, int]]:
+        return lambda size: (round(size[0] * fraction), round(size[1] * fraction))
+
+    for fraction, expected in ((0.2, (300, 200)), (0.3, (600, 400)), (0.6, (1200, 800))):
+        artwork = load_artwork_bytes(data, "large.png", needed_size=needs(fraction))
+        assert artwork.image.size == expected, fraction
+        assert (artwork.facts.width_px, artwork.facts.height_px) == (1200, 800)
+    # A turned picture (EXIF orientation 6: upright, it is 1200 × 400 px) is reduced as far
+    # as its upright need allows: a quarter of the upright width on both sides is 300 px,
+    # more than 400 / 2 across the stored file; read without the EXIF, 4x would do.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    tall = Image.fromarray(_pixels("RGB", (400, 1200)))
+
+    def quarter(size: tuple[int, int]) -> tuple[int, int]:
+        return (size[0] // 4, size[0] // 4)
+
+    turned = load_artwork_bytes(png_bytes(tall, exif=exif.tobytes()), "turned.png", None, quarter)
+    assert turned.image.size == (1200, 400)
+    plain = load_artwork_bytes(png_bytes(tall), "plain.png", None, quarter)
+    assert plain.image.size == (100, 300)
