@@ -219,20 +219,24 @@ def _inflated(
     handover: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)
     stop = threading.Event()
 
+    def offer(item: bytes | BaseException | None) -> bool:
+        # Never blocks for good: the reading thread may have stopped reading (an error).
+        while not stop.is_set():
+            try:
+                handover.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for piece in _inflate(compressed, needed, band):
-                while not stop.is_set():
-                    try:
-                        handover.put(piece, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(piece):
                     return
-            handover.put(None)
+            offer(None)
         except BaseException as exc:  # handed to the reading thread, which raises it
-            handover.put(exc)
+            offer(exc)
 
     producer = threading.Thread(target=produce, name="png-inflate", daemon=True)
     producer.start()

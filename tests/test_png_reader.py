@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+import time
 import zlib
 from collections.abc import Callable
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from preflight import png_reader
 from preflight.errors import CorruptImage
 from preflight.loading import load_artwork_bytes
 from preflight.png_reader import PngDataError, read_png
@@ -249,3 +252,41 @@ def test_the_loader_reduces_a_large_png_only_as_far_as_the_placement_allows() ->
     assert turned.image.size == (1200, 400)
     plain = load_artwork_bytes(png_bytes(tall), "plain.png", None, quarter)
     assert plain.image.size == (100, 300)
+
+
+def test_an_error_in_an_early_band_stops_the_inflating_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Six bands of rows. The reading thread is slowed down, so the inflating thread has
+    # filled the hand-over queue and finished by the time the reader fails on band two: it
+    # must not stay blocked handing over its end (the reader would wait for it for good).
+    width, height = 1000, 1044
+    rows = [b"\x00" + bytes(width * 3)] * height
+    rows[200] = b"\x07" + bytes(width * 3)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + _chunk(b"IEND", b"")
+    )
+    unfilter = png_reader._unfilter_rows
+
+    def slow_unfilter(*args: object) -> int:
+        time.sleep(0.3)
+        return int(unfilter(*args))
+
+    monkeypatch.setattr(png_reader, "_unfilter_rows", slow_unfilter)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_png(data, threads=2)
+        except PngDataError as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=20)
+    assert not reader.is_alive(), "the reader hung"
+    assert len(outcome) == 1 and "row 201" in str(outcome[0])
