@@ -272,9 +272,9 @@ def test_an_error_in_an_early_band_stops_the_inflating_thread(
     )
     unfilter = png_reader._unfilter_rows
 
-    def slow_unfilter(*args: object) -> int:
+    def slow_unfilter(raw: np.ndarray, above: np.ndarray, out: np.ndarray, bpp: int) -> int:
         time.sleep(0.3)
-        return int(unfilter(*args))
+        return int(unfilter(raw, above, out, bpp))
 
     monkeypatch.setattr(png_reader, "_unfilter_rows", slow_unfilter)
     outcome: list[BaseException] = []
