@@ -282,7 +282,11 @@ def render_color_shift_map(
         for lower, colour, opacity, _ in _SHIFT_BANDS:
             band = (delta_px >= lower) & printed
             mask = Image.fromarray(band.astype(np.uint8) * round(255 * opacity), "L")
-            image.paste(colour, (0, 0), mask)
+            # Only over the band's bounding box: a paste through a mask visits every pixel it
+            # covers, and the worse bands usually cover little of the picture.
+            box = mask.getbbox()
+            if box is not None:
+                image.paste(colour, box, mask.crop(box))
         shares = ", ".join(
             f"above {level:g}: {shift.share_over(level) * 100:.1f}%" for level in SHIFT_LEVELS
         )
