@@ -320,10 +320,7 @@ def _png_reduction(
     """How many times smaller on each side a PNG may be decoded: never below the needed
     size (the rule the JPEG decoder's scaling follows, see :func:`_draft`)."""
     width, height = size
-    turned = orientation in _TURNED_ORIENTATIONS  # upright width is the stored height
-    need_w, need_h = needed_size((height, width) if turned else (width, height))
-    if turned:
-        need_w, need_h = need_h, need_w
+    need_w, need_h = _stored_need(size, needed_size, orientation)
     for factor in (4, 2):
         if -(-width // factor) >= need_w and -(-height // factor) >= need_h:
             return factor
@@ -341,12 +338,20 @@ def _read_png(data: bytes, file_name: str, threads: int, reduce: int) -> Decoded
         raise ImageTooLarge(f"{file_name}: not enough memory to decode this image.") from exc
 
 
-def _draft(image: Image.Image, needed_size: NeededSize, orientation: int | None) -> None:
+def _stored_need(
+    size: tuple[int, int], needed_size: NeededSize, orientation: int | None
+) -> tuple[int, int]:
+    """The pixels needed across and down the image as stored (``needed_size`` speaks of the
+    upright picture, which the EXIF orientation may turn a quarter)."""
     turned = orientation in _TURNED_ORIENTATIONS  # upright width is the stored height
-    width, height = image.size
+    width, height = size
     need_w, need_h = needed_size((height, width) if turned else (width, height))
-    if turned:
-        need_w, need_h = need_h, need_w
+    return (need_h, need_w) if turned else (need_w, need_h)
+
+
+def _draft(image: Image.Image, needed_size: NeededSize, orientation: int | None) -> None:
+    width, height = image.size
+    need_w, need_h = _stored_need(image.size, needed_size, orientation)
     if need_w < width or need_h < height:
         image.draft(image.mode, (max(1, need_w), max(1, need_h)))
 
