@@ -25,7 +25,8 @@ def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
     return out.getvalue()
 
 
-def _chunk(kind: bytes, body: bytes) -> bytes:
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body and its CRC."""
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
@@ -37,21 +38,23 @@ def png16(pixels: np.ndarray) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(rows))
-        + _chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + png_chunk(b"IEND", b"")
     )
 
 
-def png_header_only(width: int, height: int, idat: bytes | None = None) -> bytes:
-    """An 8-bit grey PNG declaring ``width``×``height`` with the given (compressed) data:
-    by default almost none, a header-only 'bomb'."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+def png_header_only(
+    width: int, height: int, idat: bytes | None = None, colour_type: int = 0
+) -> bytes:
+    """An 8-bit PNG (grey unless ``colour_type`` says otherwise) declaring ``width``×``height``
+    with the given (compressed) data: by default almost none, a header-only 'bomb'."""
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", idat if idat is not None else zlib.compress(b"\x00" * 64))
-        + _chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", idat if idat is not None else zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
     )
 
 

@@ -18,14 +18,10 @@ from preflight import png_reader
 from preflight.errors import CorruptImage
 from preflight.loading import load_artwork_bytes
 from preflight.png_reader import PngDataError, read_png
-from tests.imaging import photo, png_bytes
+from tests.imaging import photo, png_bytes, png_chunk, png_header_only
 
 _SAMPLES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 _COLOUR_TYPE = {"L": 0, "LA": 4, "RGB": 2, "RGBA": 6}
-
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def _paeth(left: int, up: int, corner: int) -> int:
@@ -76,11 +72,11 @@ def _handmade_png(
     half = len(compressed) // 2  # two IDAT chunks, as most writers split the data
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", compressed[:half])
-        + _chunk(b"IDAT", compressed[half:])
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", compressed[:half])
+        + png_chunk(b"IDAT", compressed[half:])
         + after
-        + _chunk(b"IEND", b"")
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -139,7 +135,7 @@ def test_pngs_outside_the_common_case_are_left_to_pillow() -> None:
         "16-bit": png_bytes(Image.fromarray(np.full((8, 8), 40000, np.uint16))),
         "colour key": png_bytes(image, transparency=(0, 0, 0)),
         "text after the pixels": _handmade_png(
-            rgb, "RGB", [0], after=_chunk(b"tEXt", b"Comment\x00late")
+            rgb, "RGB", [0], after=png_chunk(b"tEXt", b"Comment\x00late")
         ),
         "not a PNG": b"GIF89a",
     }
@@ -168,16 +164,10 @@ def test_the_loader_keeps_the_headers_metadata() -> None:
 def test_damaged_image_data_is_refused(threads: int) -> None:
     rgb = _pixels("RGB", (64, 48))
     whole = _handmade_png(rgb, "RGB", [4])
-    header = struct.pack(">IIBBBBB", 64, 48, 8, 2, 0, 0, 0)
     raw = zlib.compress(b"".join(b"\x00" + row.tobytes() for row in rgb.reshape(48, -1)))
 
     def png_with(idat: bytes) -> bytes:
-        return (
-            b"\x89PNG\r\n\x1a\n"
-            + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", idat)
-            + _chunk(b"IEND", b"")
-        )
+        return png_header_only(64, 48, idat, colour_type=2)
 
     with pytest.raises(PngDataError, match="ends after"):
         read_png(png_with(raw[: len(raw) // 2]), threads)  # data stops mid-image
@@ -199,13 +189,7 @@ def test_a_stream_longer_than_the_image_is_not_inflated_past_it() -> None:
     stream = zlib.compressobj(9)
     rows = (b"\x00" + bytes(100)) * 20_000
     compressed = b"".join(stream.compress(rows) for _ in range(100)) + stream.flush()
-    header = struct.pack(">IIBBBBB", 100, 100, 8, 0, 0, 0, 0)
-    data = (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", compressed)
-        + _chunk(b"IEND", b"")
-    )
+    data = png_header_only(100, 100, compressed)
     decoded = read_png(data, threads=2)
     assert decoded is not None and decoded.image.size == (100, 100)
 
@@ -263,13 +247,7 @@ def test_an_error_in_an_early_band_stops_the_inflating_thread(
     width, height = 1000, 1044
     rows = [b"\x00" + bytes(width * 3)] * height
     rows[200] = b"\x07" + bytes(width * 3)
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    data = (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(b"".join(rows)))
-        + _chunk(b"IEND", b"")
-    )
+    data = png_header_only(width, height, zlib.compress(b"".join(rows)), colour_type=2)
     unfilter = png_reader._unfilter_rows
 
     def slow_unfilter(raw: np.ndarray, above: np.ndarray, out: np.ndarray, bpp: int) -> int:
