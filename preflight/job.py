@@ -51,7 +51,7 @@ from preflight.loading import (
     load_artwork,
     load_artwork_bytes,
 )
-from preflight.proof import render_mockup
+from preflight.proof import ProofPrint, cut_print, mockup_of
 from preflight.render import (
     PlacedCanvas,
     encode_pictures,
@@ -133,6 +133,7 @@ class _State:
     color_shift: ColorShift | None = None  # artwork vs print: for a check and a picture
     cmyk: Image.Image | None = None
     files: dict[str, _Output] = field(default_factory=dict)  # the print file (and white mask)
+    proof_print: ProofPrint | None = None  # what the proof shows of the print, at its size
     # Pictures by file name, their encoded files, and their facts for the report.
     proof_pictures: dict[str, Image.Image] = field(default_factory=dict)
     proof_files: dict[str, _Output] = field(default_factory=dict)
@@ -278,12 +279,22 @@ def _encode(state: _State) -> _Updates:
     return {"files": _outputs(files)}
 
 
+def _cut_print(state: _State) -> _Updates:
+    if not state.request.pictures:
+        return {}
+    printed_part = cut_print(
+        _need(state.cmyk, "the CMYK image"),
+        _need(state.coverage, "the artwork's coverage"),
+        state.request.template,
+    )
+    return {"proof_print": printed_part}
+
+
 def _proof(state: _State) -> _Updates:
     if not state.request.pictures:
         return {}
-    mockup = render_mockup(
-        _need(state.cmyk, "the CMYK image"),
-        _need(state.coverage, "the artwork's coverage"),
+    mockup = mockup_of(
+        _need(state.proof_print, "the print cut for the proof"),
         state.request.template,
         state.output_profile,
     )
@@ -357,8 +368,10 @@ STEPS: tuple[Step, ...] = (
     Step("measure-colour", _measure_colour, after=("convert",)),
     Step("check", _check, after=("convert", "analyse", "measure-colour")),
     Step("encode", _encode, after=("convert",)),
-    # From the print file's pixels: what production prints.
-    Step("proof", _proof, after=("convert",)),
+    # From the print file's pixels: what production prints. Cut and reduced first, in a step
+    # of its own, so the canvas-sized CMYK image is let go while the proof is drawn.
+    Step("cut-print", _cut_print, after=("convert",)),
+    Step("proof", _proof, after=("cut-print",)),
     Step("encode-proof", _encode_proof, after=("proof",)),
     # The pictures' copy of the canvas, made while the content is still being analysed.
     Step("reduce", _reduce, after=("convert",)),
@@ -375,8 +388,10 @@ _READERS: dict[str, tuple[str, ...]] = {
     # The placed image itself only until flattened (25 MB of RGBA on an iPad canvas); its
     # coverage (a quarter of that) lives on as its own field.
     "canvas": ("flatten",),
+    "coverage": ("check", "measure-colour", "encode", "cut-print"),
     "flat": ("convert", "analyse", "measure-colour", "check", "reduce"),
-    "cmyk": ("measure-colour", "check", "encode", "proof", "reduce"),
+    "cmyk": ("measure-colour", "check", "encode", "cut-print", "reduce"),
+    "proof_print": ("proof",),
     "reduced": ("map-colour", "annotate"),
 }
 
@@ -395,6 +410,17 @@ def _check_order(steps: tuple[Step, ...]) -> None:
 
 
 _check_order(STEPS)
+
+
+def _seen_by(step: Step, state: _State) -> _State:
+    """The state as ``step`` gets it: without the large fields it does not read. A running
+    step holds its state until it ends; were every field in it, a long step would keep a
+    canvas alive that every one of its readers had finished with (an iPad job's CMYK image,
+    27 MB, stayed while the proof was drawn)."""
+    unread: dict[str, Any] = {
+        name: None for name, readers in _READERS.items() if step.name not in readers
+    }
+    return dataclasses.replace(state, **unread)
 
 
 def _timed(step: Step, state: _State) -> tuple[_Updates, float]:
@@ -428,7 +454,7 @@ def run_job(
         while pending or running:
             for step in list(pending):  # list order decides among the steps that are ready
                 if len(running) < request.threads and done.issuperset(step.after):
-                    running[pool.submit(_timed, step, state)] = step
+                    running[pool.submit(_timed, step, _seen_by(step, state))] = step
                     pending.remove(step)
             finished, _ = wait(
                 running, timeout=max(0.0, deadline - time.perf_counter()),

@@ -33,7 +33,15 @@ from preflight.geometry import Box, mm_to_px
 from preflight.templates import Template
 from preflight.zones import cutout_box, cutout_radius_px
 
-__all__ = ["PROOF_HEIGHT_PX", "THUMBNAIL_HEIGHT_PX", "Mockup", "render_mockup"]
+__all__ = [
+    "PROOF_HEIGHT_PX",
+    "THUMBNAIL_HEIGHT_PX",
+    "Mockup",
+    "ProofPrint",
+    "cut_print",
+    "mockup_of",
+    "render_mockup",
+]
 
 PROOF_HEIGHT_PX = 1200
 THUMBNAIL_HEIGHT_PX = 320
@@ -106,13 +114,22 @@ class _Stage:
     phone: Image.Image | None  # RGB, the phone seen through a clear case
 
 
+def _px_per_mm(template: Template, height_px: int) -> float:
+    caption_px = round(height_px * _CAPTION_SHARE)
+    return (height_px - caption_px) / (template.trim_height_mm + 2 * _MARGIN_MM)
+
+
+def _trim_px(template: Template, s: float) -> tuple[int, int]:
+    return (round(template.trim_width_mm * s), round(template.trim_height_mm * s))
+
+
 @lru_cache(maxsize=32)
 def _stage(template: Template, height_px: int, profile_description: str) -> _Stage:
     caption_px = round(height_px * _CAPTION_SHARE)
-    s = (height_px - caption_px) / (template.trim_height_mm + 2 * _MARGIN_MM)
+    s = _px_per_mm(template, height_px)
     size = (round((template.trim_width_mm + 2 * _MARGIN_MM) * s), height_px)
     origin = (round(_MARGIN_MM * s), round(_MARGIN_MM * s))
-    trim_px = (round(template.trim_width_mm * s), round(template.trim_height_mm * s))
+    trim_px = _trim_px(template, s)
     radius = template.corner_radius_mm * s
     body_mask = antialiased_mask(trim_px, [(Box(0, 0, trim_px[0], trim_px[1]), radius)])
     background = Image.new("RGB", size, _BACKGROUND)
@@ -130,25 +147,52 @@ def _stage(template: Template, height_px: int, profile_description: str) -> _Sta
     )
 
 
-def render_mockup(
+@dataclass(frozen=True)
+class ProofPrint:
+    """The print file's pixels cut to the trim box and reduced to the proof's size (CMYK),
+    and on clear cases the white mask the same way (L): all a proof reads of the canvas."""
+
+    cmyk: Image.Image
+    white: Image.Image | None
+    height_px: int
+
+
+def cut_print(
     cmyk_canvas: Image.Image,
     coverage: Image.Image,
     template: Template,
-    output: OutputProfile,
     height_px: int = PROOF_HEIGHT_PX,
-) -> Mockup:
-    """Render the proof from the print file's pixels (``cmyk_canvas``, the whole canvas) and
-    the artwork's coverage (the white mask on clear cases)."""
-    stage = _stage(template, height_px, output.info.description)
+) -> ProofPrint:
+    """The part of the print file (``cmyk_canvas``, the whole canvas) and of the artwork's
+    coverage (the white mask on clear cases) that a proof shows, at the proof's size.
+
+    Reduced in CMYK, soft-proofed after (:func:`mockup_of`): the colour transform then sees
+    only the proof's pixels. A step of its own in a job, so that the canvas-sized CMYK image
+    can be let go while the proof is still being drawn.
+    """
+    trim_px = _trim_px(template, _px_per_mm(template, height_px))
     trim = template.trim_box
     crop = (trim.x, trim.y, trim.right, trim.bottom)
-    # The print, cut to the trim box and reduced in CMYK, then soft-proofed: reducing first
-    # keeps the colour transform to the proof's pixel count.
-    small_cmyk = cmyk_canvas.resize(stage.trim_px, Image.Resampling.BOX, box=crop)
-    printed = soft_proof(small_cmyk, output)
+    return ProofPrint(
+        cmyk=cmyk_canvas.resize(trim_px, Image.Resampling.BOX, box=crop),
+        white=(
+            coverage.resize(trim_px, Image.Resampling.BOX, box=crop)
+            if template.substrate == "clear"
+            else None
+        ),
+        height_px=height_px,
+    )
+
+
+def mockup_of(printed_part: ProofPrint, template: Template, output: OutputProfile) -> Mockup:
+    """The proof of ``printed_part`` (from :func:`cut_print`) on ``template``'s case."""
+    height_px = printed_part.height_px
+    stage = _stage(template, height_px, output.info.description)
+    printed = soft_proof(printed_part.cmyk, output)
     if stage.phone is not None:
-        alpha = coverage.resize(stage.trim_px, Image.Resampling.BOX, box=crop)
-        printed = Image.composite(printed, stage.phone, alpha)
+        if printed_part.white is None:
+            raise ValueError("a clear case's proof needs the white mask (cut_print's white)")
+        printed = Image.composite(printed, stage.phone, printed_part.white)
     body = Image.fromarray(_shaded(np.asarray(printed), stage.shade), "RGB").convert("RGBA")
     body = Image.alpha_composite(body, stage.openings).convert("RGB")
     proof = stage.background.copy()
@@ -162,6 +206,18 @@ def render_mockup(
         trim_origin_px=stage.origin,
         trim_size_px=stage.trim_px,
     )
+
+
+def render_mockup(
+    cmyk_canvas: Image.Image,
+    coverage: Image.Image,
+    template: Template,
+    output: OutputProfile,
+    height_px: int = PROOF_HEIGHT_PX,
+) -> Mockup:
+    """Render the proof from the print file's pixels (``cmyk_canvas``, the whole canvas) and
+    the artwork's coverage (the white mask on clear cases)."""
+    return mockup_of(cut_print(cmyk_canvas, coverage, template, height_px), template, output)
 
 
 _SHADE_BAND_ROWS = 128
