@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -236,12 +236,20 @@ _TRANSFORMS: dict[_TransformKey, ImageCms.ImageCmsTransform] = {}
 _TRANSFORMS_LOCK = threading.Lock()
 
 
+@lru_cache(maxsize=64)
+def _profile_digest(profile: bytes) -> str:
+    # A job asks for its transforms' keys several times, and a press profile is ~1 MB: its
+    # SHA-256 took ~2 ms a time. Looked up by the bytes (Python keeps a bytes object's hash,
+    # and the same object compares by identity first), computed once per profile.
+    return hashlib.sha256(profile).hexdigest()
+
+
 def _transform_key(
     source: bytes, output: bytes, in_mode: str, out_mode: str, intent: RenderingIntent, bpc: bool
 ) -> _TransformKey:
     return (
-        hashlib.sha256(source).hexdigest(),
-        hashlib.sha256(output).hexdigest(),
+        _profile_digest(source),
+        _profile_digest(output),
         in_mode,
         out_mode,
         intent.value,
