@@ -31,9 +31,11 @@ from preflight.drawing import (
     Colour,
     ascii_text,
     dashed_rounded_rect,
+    draw_text,
     font,
     inclusive,
     scaled,
+    text_length,
     wrap_text,
 )
 from preflight.findings import Finding, Severity
@@ -167,7 +169,8 @@ def _with_legend(picture: Image.Image, paragraphs: list[list[LegendItem]]) -> Im
         x = float(pad)
         for text, colour in paragraph:
             text = ascii_text(text)
-            need = (swatch + pad / 2 if colour else 0) + min(typeface.getlength(text), usable / 2)
+            shown = min(text_length(typeface, text), usable / 2)
+            need = (swatch + pad / 2 if colour else 0) + shown
             if x > pad and x + need > pad + usable:
                 x, y = float(pad), y + line_height
             if colour is not None:
@@ -177,7 +180,7 @@ def _with_legend(picture: Image.Image, paragraphs: list[list[LegendItem]]) -> Im
             for i, line in enumerate(lines):
                 placed.append((x, y + i * line_height, line, None))
             y += line_height * (len(lines) - 1)
-            x += typeface.getlength(lines[-1]) + pad
+            x += text_length(typeface, lines[-1]) + pad
         y += line_height
     band_height = round(y + pad)
     result = Image.new("RGB", (picture.width, picture.height + band_height), _LEGEND_BG)
@@ -193,7 +196,7 @@ def _with_legend(picture: Image.Image, paragraphs: list[list[LegendItem]]) -> Im
                 outline=_TEXT,
             )
         else:
-            draw.text((x, top + line_y + (line_height - size) / 2), text, fill=_TEXT, font=typeface)
+            draw_text(result, (x, top + line_y + (line_height - size) / 2), text, _TEXT, typeface)
     return result
 
 
@@ -221,14 +224,14 @@ def render_overlay(reduced: Image.Image, template: Template, findings: list[Find
         bottom = min(max(box.bottom - 1, top + 1), size[1] - 1.0)
         draw.rectangle((left, top, right, bottom), outline=colour, width=width)
         label = finding.code
-        label_width = typeface.getlength(label) + 8
+        label_width = text_length(typeface, label) + 8
         x = min(left, size[0] - label_width)
         y = top
         while any(abs(x - tx) < label_width and abs(y - ty) < label_height for tx, ty in taken):
             y += label_height
         taken.append((x, y))
         draw.rectangle((x, y, x + label_width, y + label_height - 1), fill=colour)
-        draw.text((x + 4, y + 2), label, fill=(255, 255, 255), font=typeface)
+        draw_text(image, (x + 4, y + 2), label, (255, 255, 255), typeface)
     rows: list[list[LegendItem]] = [
         [
             ("cut line", CUT_LINE),

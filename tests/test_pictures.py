@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageDraw
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from preflight.annotate import (
@@ -27,7 +27,7 @@ from preflight.annotate import (
 from preflight.cli import main
 from preflight.color import ColorSettings, ProfileLibrary, convert_to_output
 from preflight.colorshift import measure_color_shift
-from preflight.drawing import CUT_LINE, CUTOUT_EDGE, SAFE_LINE
+from preflight.drawing import CUT_LINE, CUTOUT_EDGE, SAFE_LINE, draw_text, font, text_length
 from preflight.findings import Finding, Region, Severity
 from preflight.geometry import Box, Placement, resolve_placement
 from preflight.job import JobRequest, JobResult, run_job
@@ -365,3 +365,23 @@ def test_golden_color_shift_map(catalog: Catalog, profiles: ProfileLibrary) -> N
     shift = measure_color_shift(artwork, cmyk, coverage, None, output, settings)
     picture = render_color_shift_map(reduce_canvas(artwork, 480), template, shift)
     assert_matches_golden(picture.image, "color-shift-ipad-10.png")
+
+
+@pytest.mark.parametrize("size_px", [13, 17.6, 24])
+def test_remembered_text_is_drawn_exactly_as_imagedraw_draws_it(size_px: float) -> None:
+    """draw_text pastes a remembered coverage mask: the same pixels as ImageDraw.text, at
+    whole and fractional positions, over a varied background, drawn again from the cache."""
+    rng = np.random.default_rng(7)
+    background = Image.fromarray(rng.integers(0, 256, (90, 420, 3), dtype=np.uint8), "RGB")
+    typeface = font(size_px)
+    texts = ["cut line", "warning low-effective-ppi: 212 ppi (threshold 300 ppi)", "gjpqy |_,", " "]
+    points = [(0.0, 0.0), (4.0, 3.0), (7.25, 2.5), (3.6, 40.999), (150.3333, 51.75), (-2.5, 5.0)]
+    for text in texts:
+        for point in points:
+            for _ in range(2):  # the first draw fills the cache, the second reads it
+                expected = background.copy()
+                ImageDraw.Draw(expected).text(point, text, fill=(20, 200, 90), font=typeface)
+                drawn = background.copy()
+                draw_text(drawn, point, text, (20, 200, 90), typeface)
+                assert np.array_equal(np.asarray(drawn), np.asarray(expected)), (text, point)
+    assert text_length(typeface, texts[1]) == typeface.getlength(texts[1])
