@@ -8,7 +8,8 @@ colour shift measured and the proof and colour-shift map drawn while the content
 and checked. The heavy parts of encoding and conversion (table lookups, LittleCMS,
 resampling, Deflate) run outside Python's GIL; the content analysis holds it much of the
 time, so two threads give ~1.3-1.6x, not 2x (iPhone 15 and iPad 10 jobs). The runner lets go
-of each large field once every step that reads it has finished (``_READERS``).
+of each large field once every step that reads it has finished (``_READERS``), and gives a
+step only the large fields it reads.
 
 Colour: geometry happens in the artwork's own space, the conversion into the output profile is
 the last pixel step (STYLE rule 4).
