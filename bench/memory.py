@@ -17,6 +17,7 @@ from preflight.content import prepare_detectors
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
 from preflight.png_reader import prepare_png_reader
+from preflight.resample import prepare_resampling
 from preflight.runtime import prepare_job_process
 from preflight.templates import load_catalog
 
@@ -59,6 +60,7 @@ def main() -> int:
     before_detectors = _rss_bytes()
     prepare_detectors()  # a worker loads the compiled face search at start, as the table
     prepare_png_reader()
+    prepare_resampling()
     baseline = _rss_bytes()  # libraries imported, catalog and profiles loaded, input read
     run_job(request, profiles, tables)
     peak = _peak_rss_bytes()

@@ -54,6 +54,7 @@ from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
 from preflight.png_reader import prepare_png_reader, read_png
 from preflight.render import encode_print_tiff
+from preflight.resample import prepare_resampling
 from preflight.runtime import prepare_job_process
 from preflight.templates import Template, load_catalog
 
@@ -429,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_job_process()  # as every process that runs jobs does (see preflight.runtime)
     prepare_detectors()  # as a worker does at start
     prepare_png_reader()
+    prepare_resampling()
     repeat = 1 if args.quick else args.repeat
     sizes = ("S", "M") if args.quick else tuple(SIZES)
     catalog = load_catalog()

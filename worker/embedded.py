@@ -19,6 +19,7 @@ from multiprocessing.process import BaseProcess
 
 from preflight.content import prepare_detectors
 from preflight.png_reader import prepare_png_reader
+from preflight.resample import prepare_resampling
 from preflight.runtime import prepare_job_process
 from preflight.settings import Settings
 from worker.tasks import TransientError, WorkerContext, claim_next, process_job
@@ -80,6 +81,7 @@ def _process_main(settings_json: str, index: int, parent_pid: int) -> None:
     prepare_job_process()  # before any job thread starts (see preflight.runtime)
     prepare_detectors()
     prepare_png_reader()
+    prepare_resampling()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

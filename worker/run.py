@@ -10,6 +10,7 @@ import sys
 
 from preflight.content import prepare_detectors
 from preflight.png_reader import prepare_png_reader
+from preflight.resample import prepare_resampling
 from preflight.runtime import prepare_job_process
 from preflight.settings import Settings
 from worker.celery_app import make_celery
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_job_process()
     prepare_detectors()
     prepare_png_reader()
+    prepare_resampling()
     settings = Settings()
     app = make_celery(settings)
     # No mingle or gossip: the workers share nothing but the broker and the records, and

@@ -1,0 +1,113 @@
+"""The compiled resampling passes give Pillow's bytes (preflight.resample)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from preflight.resample import (
+    BOX,
+    LANCZOS,
+    from_pixels,
+    pass_weights,
+    resample_columns,
+    resample_rows,
+    to_pixels,
+)
+from tests.imaging import photo
+
+_FILTERS = {BOX: Image.Resampling.BOX, LANCZOS: Image.Resampling.LANCZOS}
+MODES = ["RGB", "RGBa", "L", "La", "CMYK"]
+
+
+def _image(mode: str, size: tuple[int, int]) -> Image.Image:
+    """A photograph in ``mode``; with alpha that varies (a ramp), premultiplied as Pillow's
+    resize premultiplies RGBA and LA."""
+    image = photo(size)
+    if mode in ("RGBa", "La"):
+        image = image.convert("RGBA" if mode == "RGBa" else "LA")
+        image.putalpha(Image.linear_gradient("L").resize(size))
+    return image.convert(mode)
+
+
+def _one_pass(
+    image: Image.Image, across: bool, out: int, start: float, end: float, kind: int
+) -> tuple[Image.Image, Image.Image]:
+    """Pillow's resize that runs only one pass, and ours."""
+    width, height = image.size
+    pixels = to_pixels(image)
+    if across:
+        theirs = image.resize((out, height), _FILTERS[kind], box=(start, 0, end, height))
+        ours = np.empty((height, out, pixels.shape[2]), np.uint8)
+        resample_rows(pixels, ours, pass_weights(width, start, end, out, kind))
+    else:
+        theirs = image.resize((width, out), _FILTERS[kind], box=(0, start, width, end))
+        ours = np.empty((out, width, pixels.shape[2]), np.uint8)
+        resample_columns(pixels, ours, pass_weights(height, start, end, out, kind))
+    return from_pixels(ours, image.mode), theirs
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", [BOX, LANCZOS])
+@pytest.mark.parametrize("across", [True, False], ids=["rows", "columns"])
+@pytest.mark.parametrize(
+    ("source", "out", "start", "end"),
+    [
+        ((1200, 1200), 945, 0.0, 1200.0),  # the iPhone cover fit's reduction
+        ((600, 600), 541, 18.625, 577.3),  # a cover fit's crop, fractional box
+        ((300, 300), 700, 0.0, 300.0),  # enlarged
+        ((257, 257), 256, 0.5, 256.5),  # almost the same size: weights near 0 and 1
+        ((1000, 1000), 91, 3.3, 997.1),  # 11x: many taps
+        ((5, 5), 1, 0.0, 5.0),  # to one pixel
+        ((1, 1), 4, 0.0, 1.0),  # from one pixel
+    ],
+)
+def test_a_pass_gives_pillows_bytes(
+    mode: str,
+    kind: int,
+    across: bool,
+    source: tuple[int, int],
+    out: int,
+    start: float,
+    end: float,
+) -> None:
+    ours, theirs = _one_pass(_image(mode, source), across, out, start, end, kind)
+    assert ours.mode == theirs.mode
+    assert ours.tobytes() == theirs.tobytes()
+
+
+def test_random_boxes_give_pillows_bytes() -> None:
+    """Sizes, boxes and directions drawn at random (seeded): nothing differs, not a byte."""
+    draw = random.Random(20261205)
+    for _ in range(60):
+        mode = draw.choice(MODES)
+        size = (draw.randint(1, 400), draw.randint(1, 400))
+        across = draw.random() < 0.5
+        length = size[0] if across else size[1]
+        start = draw.uniform(0, length * 0.3)
+        end = max(start + 0.5, draw.uniform(length * 0.7, length))
+        out = draw.randint(1, 600)
+        kind = draw.choice([BOX, LANCZOS])
+        ours, theirs = _one_pass(_image(mode, size), across, out, start, end, kind)
+        assert ours.tobytes() == theirs.tobytes(), (mode, size, across, out, start, end, kind)
+
+
+@pytest.mark.parametrize("mode", [*MODES, "RGBA", "RGBX"])
+def test_pixels_round_trip(mode: str) -> None:
+    image = _image("RGBa" if mode == "RGBA" else mode, (37, 23)).convert(mode)
+    pixels = to_pixels(image)
+    assert pixels.shape[:2] == (23, 37)
+    assert from_pixels(pixels, mode).tobytes() == image.tobytes()
+    if mode in ("RGB", "CMYK"):  # the channels are the image's own, in order
+        assert np.array_equal(pixels[:, :, : len(mode)], np.asarray(image))
+
+
+def test_mismatched_arrays_are_refused() -> None:
+    weights = pass_weights(4, 0.0, 4.0, 2, LANCZOS)
+    with pytest.raises(ValueError, match="rows or channels differ"):
+        resample_rows(np.zeros((3, 4, 4), np.uint8), np.zeros((2, 2, 4), np.uint8), weights)
+    with pytest.raises(ValueError, match="widths or channels differ"):
+        resample_columns(np.zeros((4, 3, 1), np.uint8), np.zeros((2, 2, 1), np.uint8), weights)
