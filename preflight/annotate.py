@@ -40,6 +40,7 @@ from preflight.drawing import (
 )
 from preflight.findings import Finding, Severity
 from preflight.geometry import mm_to_px
+from preflight.resample import BOX, resize
 from preflight.templates import Template
 from preflight.zones import cutout_box, cutout_radius_px
 
@@ -92,7 +93,7 @@ def reduce_canvas(display: Image.Image, height_px: int = ANNOTATED_HEIGHT_PX) ->
     Reduced first, converted after: the full canvas is never copied."""
     scale = height_px / display.height
     size = (round(display.width * scale), height_px)
-    reduced = display.resize(size, Image.Resampling.BOX)
+    reduced = resize(display, size, BOX)  # Pillow's BOX resize, compiled (the same bytes)
     return reduced if reduced.mode in ("RGB", "CMYK") else reduced.convert("RGB")
 
 

@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from preflight.color import OutputProfile, soft_proof
 from preflight.drawing import antialiased_mask, ascii_text, font, inclusive, scaled, wrap_text
 from preflight.geometry import Box, mm_to_px
+from preflight.resample import BOX, resize
 from preflight.templates import Template
 from preflight.zones import cutout_box, cutout_radius_px
 
@@ -174,9 +175,10 @@ def cut_print(
     trim = template.trim_box
     crop = (trim.x, trim.y, trim.right, trim.bottom)
     return ProofPrint(
-        cmyk=cmyk_canvas.resize(trim_px, Image.Resampling.BOX, box=crop),
+        # Pillow's BOX resizes, compiled (the same bytes: preflight.resample).
+        cmyk=resize(cmyk_canvas, trim_px, BOX, box=crop),
         white=(
-            coverage.resize(trim_px, Image.Resampling.BOX, box=crop)
+            resize(coverage, trim_px, BOX, box=crop)
             if template.substrate == "clear"
             else None
         ),

@@ -42,6 +42,7 @@ __all__ = [
     "prepare_resampling",
     "resample_columns",
     "resample_rows",
+    "resize",
     "to_pixels",
 ]
 
@@ -286,6 +287,66 @@ def from_pixels(pixels: np.ndarray, mode: str) -> Image.Image:
     raw_mode = "RGBX" if mode == "RGB" and channels == 4 else mode
     data = np.ascontiguousarray(pixels)
     return Image.frombytes(mode, (width, height), data, "raw", raw_mode)
+
+
+_PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
+
+
+def resize(
+    image: Image.Image,
+    size: tuple[int, int],
+    kind: int,
+    box: tuple[float, float, float, float] | None = None,
+) -> Image.Image:
+    """``image.resize(size, BOX or LANCZOS, box=box)``, the same bytes, on the compiled
+    passes (8-bit modes; on the calling thread).
+
+    Pillow 13 chooses the order of its passes (vertical first when the height shrinks by
+    more than twice as many pixels as the width does) and skips a pass that would not
+    change the image; so do we, since the 8-bit image between the passes rounds
+    differently in the other order. ``tests/test_resample.py`` holds the two to the same
+    bytes (and would show a Pillow that changed its rule).
+    """
+    width, height = image.size
+    out_width, out_height = size
+    left, top, right, bottom = box if box is not None else (0.0, 0.0, width, height)
+    if size == image.size and (left, top, right, bottom) == (0, 0, width, height):
+        return image.copy()
+    premultiplied = _PREMULTIPLIED.get(image.mode)
+    working = image.convert(premultiplied) if premultiplied else image
+    # Pillow compares the box's far edge with the output size (not the input's): kept as is.
+    across = out_width != width or left != 0 or right != out_width
+    down = out_height != height or top != 0 or bottom != out_height
+    vertical_first = height > out_height and height - out_height > (width - out_width) * 2
+    pixels = to_pixels(working)
+    del working
+    rows_weights = pass_weights(width, left, right, out_width, kind) if across else None
+    columns_weights = pass_weights(height, top, bottom, out_height, kind) if down else None
+    if not vertical_first and rows_weights is not None:
+        vertical = pass_weights(height, top, bottom, out_height, kind)
+        # Only the source rows the vertical pass reads.
+        pixels = _across(pixels[vertical.first : vertical.last], rows_weights)
+        if columns_weights is not None:
+            pixels = _down(pixels, vertical.shifted(vertical.first))
+    else:
+        if columns_weights is not None:
+            pixels = _down(pixels, columns_weights)
+        if rows_weights is not None:
+            pixels = _across(pixels, rows_weights)
+    result = from_pixels(pixels, premultiplied or image.mode)
+    return result.convert(image.mode) if premultiplied else result
+
+
+def _across(pixels: np.ndarray, weights: PassWeights) -> np.ndarray:
+    out = np.empty((pixels.shape[0], weights.bounds.shape[0], pixels.shape[2]), np.uint8)
+    resample_rows(pixels, out, weights)
+    return out
+
+
+def _down(pixels: np.ndarray, weights: PassWeights) -> np.ndarray:
+    out = np.empty((weights.bounds.shape[0], pixels.shape[1], pixels.shape[2]), np.uint8)
+    resample_columns(pixels, out, weights)
+    return out
 
 
 def prepare_resampling() -> None:

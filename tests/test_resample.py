@@ -15,12 +15,14 @@ from preflight.resample import (
     pass_weights,
     resample_columns,
     resample_rows,
+    resize,
     to_pixels,
 )
 from tests.imaging import photo
 
 _FILTERS = {BOX: Image.Resampling.BOX, LANCZOS: Image.Resampling.LANCZOS}
 MODES = ["RGB", "RGBa", "L", "La", "CMYK"]
+_Box = tuple[float, float, float, float]
 
 
 def _image(mode: str, size: tuple[int, int]) -> Image.Image:
@@ -111,3 +113,43 @@ def test_mismatched_arrays_are_refused() -> None:
         resample_rows(np.zeros((3, 4, 4), np.uint8), np.zeros((2, 2, 4), np.uint8), weights)
     with pytest.raises(ValueError, match="widths or channels differ"):
         resample_columns(np.zeros((4, 3, 1), np.uint8), np.zeros((2, 2, 1), np.uint8), weights)
+
+
+def test_a_resize_gives_pillows_bytes_in_pillows_order_of_passes() -> None:
+    """Whole resizes (both passes, in the order Pillow 13 picks, and alpha premultiplied as
+    Pillow does) for sizes and boxes drawn at random (seeded), and the cases near the rule
+    that picks the order: the same bytes as ``Image.resize``."""
+    draw = random.Random(20261206)
+    cases: list[tuple[str, tuple[int, int], tuple[int, int], _Box | None]] = [
+        ("L", (100, 200), (90, 180), None),  # height shrinks exactly twice as much: H first
+        ("L", (100, 200), (90, 179), None),  # a pixel more: vertical first
+        ("L", (300, 400), (300, 150), (0.5, 100.0, 299.5, 200.0)),  # the image's size decides
+        ("L", (300, 400), (310, 400), (0.5, 10.5, 299.5, 390.5)),  # same height: H first
+        ("RGB", (945, 1843), (614, 1200), None),  # the pictures' reduction of an iPhone canvas
+        ("CMYK", (1843, 2458), (1180, 1574), (12.0, 12.0, 1831.0, 2446.0)),  # a proof's cut
+    ]
+    for _ in range(120):
+        size = (draw.randint(1, 300), draw.randint(1, 300))
+        out = (draw.randint(1, 400), draw.randint(1, 400))
+        box: _Box | None = None
+        if draw.random() < 0.5:
+            left, top = draw.uniform(0, size[0] * 0.3), draw.uniform(0, size[1] * 0.3)
+            right = max(left + 0.5, draw.uniform(size[0] * 0.7, size[0]))
+            bottom = max(top + 0.5, draw.uniform(size[1] * 0.7, size[1]))
+            box = (left, top, right, bottom)
+        cases.append((draw.choice([*MODES, "RGBA", "LA"]), size, out, box))
+    for mode, size, out, box in cases:
+        source = _image(mode if mode not in ("RGBA", "LA") else mode[:-1] + "a", size)
+        image = source.convert(mode)
+        for kind in (BOX, LANCZOS):
+            theirs = image.resize(out, _FILTERS[kind], box=box)
+            ours = resize(image, out, kind, box=box)
+            assert ours.mode == theirs.mode
+            assert ours.tobytes() == theirs.tobytes(), (mode, size, out, box, kind)
+
+
+def test_a_resize_to_the_same_size_is_a_copy() -> None:
+    image = _image("RGB", (20, 10))
+    copy = resize(image, (20, 10), LANCZOS)
+    assert copy is not image
+    assert copy.tobytes() == image.tobytes()
