@@ -223,24 +223,31 @@ def _resize_in_bands(
         source = None
         return rows
 
-    def down(rows: np.ndarray) -> np.ndarray:
-        """The vertical pass, in bands of output rows."""
+    def down(rows: np.ndarray) -> Image.Image:
+        """The vertical pass, in bands of output rows, each pasted into the result as it
+        is done (un-premultiplied first): no second copy of the whole result is made."""
+        result = Image.new(image.mode, size)
+
+        def paste(start: int, pixels: np.ndarray) -> None:
+            band = from_pixels(pixels, working_mode)
+            result.paste(band.convert(image.mode) if premultiplied else band, (0, start))
+
         start, end = top - first, bottom - first
         if (round(start), round(end)) == (start, end) and (end - start) == height:
-            return rows[round(start) : round(end)]
+            paste(0, rows[round(start) : round(end)])
+            return result
         weights = pass_weights(rows.shape[0], start, end, height, LANCZOS)
-        resized = np.empty((height, width, rows.shape[2]), np.uint8)
 
         def band(rows_band: tuple[int, int]) -> None:
-            resample_columns(rows, resized[rows_band[0] : rows_band[1]], weights, rows_band[0])
+            pixels = np.empty((rows_band[1] - rows_band[0], width, rows.shape[2]), np.uint8)
+            resample_columns(rows, pixels, weights, rows_band[0])
+            paste(rows_band[0], pixels)
 
-        list(pool.map(band, _split(height, bands)))
-        return resized
+        # Bands of at most 4 MB of output, however few threads: each is pasted and let go.
+        list(pool.map(band, _split(height, bands, height * width * rows.shape[2] * 4)))
+        return result
 
-    resized = down(across())  # the rows between the passes go as soon as the second ends
-    result = from_pixels(resized, working_mode)
-    del resized
-    return result.convert(image.mode) if premultiplied else result
+    return down(across())  # the rows between the passes go as soon as the second ends
 
 
 def _has_alpha(mode: str) -> bool:

@@ -292,6 +292,11 @@ def from_pixels(pixels: np.ndarray, mode: str) -> Image.Image:
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
 
 
+# Output rows per band of a resize: each band's source rows are copied out of Pillow on
+# their own, so a resize never holds a second copy of the whole image.
+_BAND_ROWS = 256
+
+
 def resize(
     image: Image.Image,
     size: tuple[int, int],
@@ -305,7 +310,8 @@ def resize(
     more than twice as many pixels as the width does) and skips a pass that would not
     change the image; so do we, since the 8-bit image between the passes rounds
     differently in the other order. ``tests/test_resample.py`` holds the two to the same
-    bytes (and would show a Pillow that changed its rule).
+    bytes (and would show a Pillow that changed its rule). Both passes run band by band of
+    output rows (no output row depends on another), from the source rows each band reads.
     """
     width, height = image.size
     out_width, out_height = size
@@ -313,28 +319,32 @@ def resize(
     if size == image.size and (left, top, right, bottom) == (0, 0, width, height):
         return image.copy()
     premultiplied = _PREMULTIPLIED.get(image.mode)
-    working = image.convert(premultiplied) if premultiplied else image
+    working_mode = premultiplied or image.mode
     # Pillow compares the box's far edge with the output size (not the input's): kept as is.
     across = out_width != width or left != 0 or right != out_width
     down = out_height != height or top != 0 or bottom != out_height
     vertical_first = height > out_height and height - out_height > (width - out_width) * 2
-    pixels = to_pixels(working)
-    del working
     rows_weights = pass_weights(width, left, right, out_width, kind) if across else None
     columns_weights = pass_weights(height, top, bottom, out_height, kind) if down else None
-    if not vertical_first and rows_weights is not None:
-        vertical = pass_weights(height, top, bottom, out_height, kind)
-        # Only the source rows the vertical pass reads.
-        pixels = _across(pixels[vertical.first : vertical.last], rows_weights)
+    result = Image.new(image.mode, size)
+    for start in range(0, out_height, _BAND_ROWS):
+        end = min(out_height, start + _BAND_ROWS)
+        first, last = start, end  # the source rows the band reads (all its own if no pass)
         if columns_weights is not None:
-            pixels = _down(pixels, vertical.shifted(vertical.first))
-    else:
-        if columns_weights is not None:
-            pixels = _down(pixels, columns_weights)
-        if rows_weights is not None:
+            first = int(columns_weights.bounds[start, 0])
+            last = int(columns_weights.bounds[end - 1].sum())
+        rows = image.crop((0, first, width, last))
+        pixels = to_pixels(rows.convert(premultiplied) if premultiplied else rows)
+        del rows
+        if rows_weights is not None and not vertical_first:
             pixels = _across(pixels, rows_weights)
-    result = from_pixels(pixels, premultiplied or image.mode)
-    return result.convert(image.mode) if premultiplied else result
+        if columns_weights is not None:
+            pixels = _down(pixels, columns_weights.shifted(first), start, end)
+        if rows_weights is not None and vertical_first:
+            pixels = _across(pixels, rows_weights)
+        band = from_pixels(pixels, working_mode)
+        result.paste(band.convert(image.mode) if premultiplied else band, (0, start))
+    return result
 
 
 def _across(pixels: np.ndarray, weights: PassWeights) -> np.ndarray:
@@ -343,9 +353,9 @@ def _across(pixels: np.ndarray, weights: PassWeights) -> np.ndarray:
     return out
 
 
-def _down(pixels: np.ndarray, weights: PassWeights) -> np.ndarray:
-    out = np.empty((weights.bounds.shape[0], pixels.shape[1], pixels.shape[2]), np.uint8)
-    resample_columns(pixels, out, weights)
+def _down(pixels: np.ndarray, weights: PassWeights, start: int, end: int) -> np.ndarray:
+    out = np.empty((end - start, pixels.shape[1], pixels.shape[2]), np.uint8)
+    resample_columns(pixels, out, weights, start)
     return out
 
 
