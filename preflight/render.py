@@ -33,6 +33,7 @@ from preflight.geometry import ResolvedPlacement
 from preflight.png import encode_png
 from preflight.resample import (
     LANCZOS,
+    convert_alpha,
     from_pixels,
     pass_weights,
     pixel_channels,
@@ -154,10 +155,13 @@ def _resize_in_bands(
     width, height = size
     left, top, right, bottom = box
     premultiplied = _PREMULTIPLIED.get(image.mode)
+    working_mode = premultiplied or image.mode
 
-    def source_rows(first: int, last: int, columns: tuple[int, int]) -> Image.Image:
-        rows = image.crop((columns[0], first, columns[1], last))
-        return rows.convert(premultiplied) if premultiplied else rows
+    def source_rows(first: int, last: int, columns: tuple[int, int]) -> np.ndarray:
+        rows = to_pixels(image.crop((columns[0], first, columns[1], last)))
+        if premultiplied:  # Pillow's conversion, from a table of its results (faster)
+            convert_alpha(rows, image.mode, premultiplied)
+        return rows
 
     # A downscale beyond the reducing gap first averages whole blocks of factor_x × factor_y
     # pixels (as Pillow's resize does), over the box and a margin for the filter.
@@ -174,7 +178,7 @@ def _resize_in_bands(
 
         def reduce(band: tuple[int, int]) -> Image.Image:
             first, last = y0 + band[0] * factor_y, min(y1, y0 + band[1] * factor_y)
-            rows = source_rows(first, last, (x0, x1))
+            rows = from_pixels(source_rows(first, last, (x0, x1)), working_mode)
             return rows.reduce((factor_x, factor_y))
 
         # Pillow keeps 4 bytes a pixel (1 for L); premultiplying copies the band once more.
@@ -190,9 +194,9 @@ def _resize_in_bands(
     source_width = source.width if source is not None else image.width
     source_height = source.height if source is not None else image.height
 
-    def rows_of(first: int, last: int, columns: tuple[int, int]) -> Image.Image:
+    def rows_of(first: int, last: int, columns: tuple[int, int]) -> np.ndarray:
         if source is not None:
-            return source.crop((columns[0], first, columns[1], last))
+            return to_pixels(source.crop((columns[0], first, columns[1], last)))
         return source_rows(first, last, columns)
 
     # The source rows the vertical pass reads, with a pixel to spare (the box moves by whole
@@ -200,14 +204,13 @@ def _resize_in_bands(
     reach = _LANCZOS_SUPPORT * max(1.0, (bottom - top) / height) + 1
     first = max(0, math.floor(top - reach))
     last = min(source_height, math.ceil(bottom + reach))
-    working_mode = premultiplied or image.mode
 
     def across() -> np.ndarray:
         """The horizontal pass, in bands of rows: the rows the vertical pass reads."""
         nonlocal source
         if (round(left), round(right)) == (left, right) and (right - left) == width:
             # No horizontal resampling (a whole-pixel crop at scale 1): just the rows.
-            rows = to_pixels(rows_of(first, last, (round(left), round(right))))
+            rows = rows_of(first, last, (round(left), round(right)))
             source = None  # the reduced image is read no more
             return rows
         weights = pass_weights(source_width, left, right, width, LANCZOS)
@@ -215,7 +218,7 @@ def _resize_in_bands(
 
         def band(rows_band: tuple[int, int]) -> None:
             start, end = rows_band
-            part = to_pixels(rows_of(first + start, first + end, (0, source_width)))
+            part = rows_of(first + start, first + end, (0, source_width))
             resample_rows(part, rows[start:end], weights)
 
         source_copy = 0 if source is not None else (last - first) * source_width * 4 * 2
@@ -229,8 +232,9 @@ def _resize_in_bands(
         result = Image.new(image.mode, size)
 
         def paste(start: int, pixels: np.ndarray) -> None:
-            band = from_pixels(pixels, working_mode)
-            result.paste(band.convert(image.mode) if premultiplied else band, (0, start))
+            if premultiplied:
+                convert_alpha(pixels, premultiplied, image.mode)
+            result.paste(from_pixels(pixels, image.mode), (0, start))
 
         start, end = top - first, bottom - first
         if (round(start), round(end)) == (start, end) and (end - start) == height:
@@ -287,8 +291,10 @@ def _place_axis_aligned(
         min(max((y1 - top) / scale, 0.0), height) * per_y,
     )
     region = _resize_in_bands(work, (x1 - x0, y1 - y0), source_box, pool, threads)
-    if (x0, y0, x1, y1) == (0, 0, canvas_w, canvas_h) and not _has_alpha(work.mode):
-        canvas = region  # the usual cover fit: the region is the canvas (no second copy)
+    if (x0, y0, x1, y1) == (0, 0, canvas_w, canvas_h):
+        # The usual cover fit: the region is the canvas (no second copy; with alpha too, as
+        # pasting it would copy its alpha unchanged).
+        canvas = region
     else:
         canvas = _empty(work.mode, placed.canvas_size)
         canvas.paste(region, (x0, y0))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numba import njit
@@ -36,6 +37,7 @@ __all__ = [
     "BOX",
     "LANCZOS",
     "PassWeights",
+    "convert_alpha",
     "from_pixels",
     "pass_weights",
     "pixel_channels",
@@ -261,8 +263,9 @@ def pixel_channels(mode: str) -> int:
 
 
 def to_pixels(image: Image.Image) -> np.ndarray:
-    """An 8-bit image's pixels (a copy) as rows × width × channels: RGB as four bytes a pixel
-    (the fourth as Pillow keeps it), so that every pixel is one word for the passes.
+    """An 8-bit image's pixels (a writable copy) as rows × width × channels: RGB as four
+    bytes a pixel (the fourth as Pillow keeps it), so that every pixel is one word for the
+    passes.
 
     Four-byte modes are pasted straight into the array's memory (Pillow's paste of its own
     storage: 1.3 ms for 1200 × 2400 RGB, where ``np.asarray``, which goes through
@@ -270,7 +273,7 @@ def to_pixels(image: Image.Image) -> np.ndarray:
     """
     shared_mode = _FOUR_BYTE_MODES.get(image.mode)
     if shared_mode is None:
-        pixels = np.asarray(image)
+        pixels = np.array(image)  # writable (np.asarray's view of tobytes() is not)
         return pixels[:, :, None] if pixels.ndim == 2 else pixels
     width, height = image.size
     words = np.empty((height, width), np.uint32)
@@ -290,6 +293,46 @@ def from_pixels(pixels: np.ndarray, mode: str) -> Image.Image:
 
 
 _PREMULTIPLIED = {"RGBA": "RGBa", "LA": "La"}
+_STRAIGHT = {premultiplied: straight for straight, premultiplied in _PREMULTIPLIED.items()}
+
+
+@lru_cache(maxsize=4)
+def _alpha_table(source: str, target: str) -> np.ndarray:
+    """``table[alpha, value]``: what Pillow's conversion from ``source`` to ``target`` (one
+    of RGBA/RGBa, LA/La, either way) makes of a colour ``value`` under ``alpha``.
+
+    Read from Pillow itself (all 65 536 pairs converted once), so a lookup gives the bytes of
+    the Pillow installed: its conversions treat each colour channel alone, the same way."""
+    values = np.arange(256, dtype=np.uint8)
+    pairs = np.empty((256, 256, len(source)), np.uint8)
+    pairs[:, :, :-1] = values[None, :, None]
+    pairs[:, :, -1] = values[:, None]
+    converted = Image.frombytes(source, (256, 256), pairs.tobytes()).convert(target)
+    return np.ascontiguousarray(np.asarray(converted)[:, :, 0])
+
+
+@njit(nogil=True, cache=True)
+def _convert_alpha(pixels: np.ndarray, colours: int, table: np.ndarray) -> None:  # pragma: no cover
+    alpha = pixels.shape[2] - 1
+    for row in range(pixels.shape[0]):
+        line = pixels[row]
+        for x in range(pixels.shape[1]):
+            weights = table[line[x, alpha]]
+            for channel in range(colours):
+                line[x, channel] = weights[line[x, channel]]
+
+
+def convert_alpha(pixels: np.ndarray, source: str, target: str) -> None:
+    """Pillow's ``convert`` between straight and premultiplied alpha (RGBA and RGBa, LA and
+    La) on :func:`to_pixels`'s array, in place, from a table of Pillow's own results: ~1 ns a
+    pixel where Pillow's un-premultiplying divides (15 ns a pixel, 100 ms for an iPad
+    canvas)."""
+    if _PREMULTIPLIED.get(source) != target and _STRAIGHT.get(source) != target:
+        raise ValueError(f"not a conversion of alpha: {source} -> {target}")
+    colours = 1 if source in ("LA", "La") else 3
+    if pixels.shape[2] != colours + 1:
+        raise ValueError(f"{source} pixels have {colours + 1} channels, not {pixels.shape[2]}")
+    _convert_alpha(pixels, colours, _alpha_table(source, target))
 
 
 # Output rows per band of a resize: each band's source rows are copied out of Pillow on
@@ -319,7 +362,6 @@ def resize(
     if size == image.size and (left, top, right, bottom) == (0, 0, width, height):
         return image.copy()
     premultiplied = _PREMULTIPLIED.get(image.mode)
-    working_mode = premultiplied or image.mode
     # Pillow compares the box's far edge with the output size (not the input's): kept as is.
     across = out_width != width or left != 0 or right != out_width
     down = out_height != height or top != 0 or bottom != out_height
@@ -333,17 +375,18 @@ def resize(
         if columns_weights is not None:
             first = int(columns_weights.bounds[start, 0])
             last = int(columns_weights.bounds[end - 1].sum())
-        rows = image.crop((0, first, width, last))
-        pixels = to_pixels(rows.convert(premultiplied) if premultiplied else rows)
-        del rows
+        pixels = to_pixels(image.crop((0, first, width, last)))
+        if premultiplied:
+            convert_alpha(pixels, image.mode, premultiplied)
         if rows_weights is not None and not vertical_first:
             pixels = _across(pixels, rows_weights)
         if columns_weights is not None:
             pixels = _down(pixels, columns_weights.shifted(first), start, end)
         if rows_weights is not None and vertical_first:
             pixels = _across(pixels, rows_weights)
-        band = from_pixels(pixels, working_mode)
-        result.paste(band.convert(image.mode) if premultiplied else band, (0, start))
+        if premultiplied:
+            convert_alpha(pixels, premultiplied, image.mode)
+        result.paste(from_pixels(pixels, image.mode), (0, start))
     return result
 
 

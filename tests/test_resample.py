@@ -11,6 +11,7 @@ from PIL import Image
 from preflight.resample import (
     BOX,
     LANCZOS,
+    convert_alpha,
     from_pixels,
     pass_weights,
     resample_columns,
@@ -153,3 +154,27 @@ def test_a_resize_to_the_same_size_is_a_copy() -> None:
     copy = resize(image, (20, 10), LANCZOS)
     assert copy is not image
     assert copy.tobytes() == image.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("source", "target"), [("RGBA", "RGBa"), ("RGBa", "RGBA"), ("LA", "La"), ("La", "LA")]
+)
+def test_alpha_conversions_give_pillows_bytes(source: str, target: str) -> None:
+    """Every colour value under every alpha, and a photograph under a ramp of alpha."""
+    values = np.arange(256, dtype=np.uint8)
+    channels = len(source)
+    every = np.empty((256, 256, channels), np.uint8)
+    every[:, :, :-1] = values[None, :, None]
+    every[:, :, -1] = values[:, None]
+    photograph = _image("RGBa" if len(source) == 4 else "La", (300, 200)).convert(source)
+    for image in (Image.frombytes(source, (256, 256), every.tobytes()), photograph):
+        pixels = to_pixels(image)
+        convert_alpha(pixels, source, target)
+        assert from_pixels(pixels, target).tobytes() == image.convert(target).tobytes()
+
+
+def test_only_alpha_conversions_are_made() -> None:
+    with pytest.raises(ValueError, match="not a conversion of alpha"):
+        convert_alpha(np.zeros((1, 1, 4), np.uint8), "RGBA", "RGB")
+    with pytest.raises(ValueError, match="have 4 channels, not 2"):
+        convert_alpha(np.zeros((1, 1, 2), np.uint8), "RGBA", "RGBa")
