@@ -48,6 +48,7 @@ from scipy import ndimage
 from skimage.transform import integral_image
 
 from preflight.geometry import MM_PER_INCH, Box
+from preflight.resample import BOX, resize
 
 __all__ = ["ContentAnalysis", "ContentObject", "analyse_content", "prepare_detectors"]
 
@@ -314,7 +315,7 @@ def prepare_detectors() -> None:
 
 def _resized(image: Image.Image, factor: float) -> Image.Image:
     size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
-    return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+    return resize(image, size, BOX, reducing_gap=2.0)  # Pillow's bytes, compiled passes
 
 
 def _budget_factor(image: Image.Image, budget: int) -> float:

@@ -345,9 +345,10 @@ def resize(
     size: tuple[int, int],
     kind: int,
     box: tuple[float, float, float, float] | None = None,
+    reducing_gap: float | None = None,
 ) -> Image.Image:
-    """``image.resize(size, BOX or LANCZOS, box=box)``, the same bytes, on the compiled
-    passes (8-bit modes; on the calling thread).
+    """``image.resize(size, BOX or LANCZOS, box=box, reducing_gap=reducing_gap)``, the same
+    bytes, on the compiled passes (8-bit modes; on the calling thread).
 
     Pillow 13 chooses the order of its passes (vertical first when the height shrinks by
     more than twice as many pixels as the width does) and skips a pass that would not
@@ -362,6 +363,28 @@ def resize(
     if size == image.size and (left, top, right, bottom) == (0, 0, width, height):
         return image.copy()
     premultiplied = _PREMULTIPLIED.get(image.mode)
+    if reducing_gap is not None:
+        # As Pillow: a reduction by whole factors first (Image.reduce, a box average), over
+        # the box and the filter's reach, leaving at least ``reducing_gap`` to resample.
+        factor_x = int((right - left) / out_width / reducing_gap) or 1
+        factor_y = int((bottom - top) / out_height / reducing_gap) or 1
+        if factor_x > 1 or factor_y > 1:
+            if premultiplied:  # Pillow reduces a premultiplied copy of the whole image
+                filters = {BOX: Image.Resampling.BOX, LANCZOS: Image.Resampling.LANCZOS}
+                return image.resize(size, filters[kind], box, reducing_gap)
+            reach_x = (_SUPPORT[kind] - 0.5) * (right - left) / out_width
+            reach_y = (_SUPPORT[kind] - 0.5) * (bottom - top) / out_height
+            x0, y0 = max(0, int(left - reach_x)), max(0, int(top - reach_y))
+            x1 = min(width, math.ceil(right + reach_x))
+            y1 = min(height, math.ceil(bottom + reach_y))
+            reduced = image.reduce((factor_x, factor_y), box=(x0, y0, x1, y1))
+            reduced_box = (
+                (left - x0) / factor_x,
+                (top - y0) / factor_y,
+                (right - x0) / factor_x,
+                (bottom - y0) / factor_y,
+            )
+            return resize(reduced, size, kind, reduced_box)
     # Pillow compares the box's far edge with the output size (not the input's): kept as is.
     across = out_width != width or left != 0 or right != out_width
     down = out_height != height or top != 0 or bottom != out_height

@@ -178,3 +178,24 @@ def test_only_alpha_conversions_are_made() -> None:
         convert_alpha(np.zeros((1, 1, 4), np.uint8), "RGBA", "RGB")
     with pytest.raises(ValueError, match="have 4 channels, not 2"):
         convert_alpha(np.zeros((1, 1, 2), np.uint8), "RGBA", "RGBa")
+
+
+def test_a_resize_with_a_reducing_gap_gives_pillows_bytes() -> None:
+    """Large reductions with a reducing gap (Image.reduce by whole factors first, over the
+    box and the filter's reach): the same bytes as ``Image.resize``, alpha included."""
+    draw = random.Random(20261207)
+    for _ in range(60):
+        mode = draw.choice([*MODES, "RGBA", "LA"])
+        size = (draw.randint(40, 500), draw.randint(40, 500))
+        out = (draw.randint(1, max(1, size[0] // 3)), draw.randint(1, max(1, size[1] // 3)))
+        box: _Box | None = None
+        if draw.random() < 0.5:
+            left, top = draw.uniform(0, size[0] * 0.2), draw.uniform(0, size[1] * 0.2)
+            box = (left, top, draw.uniform(size[0] * 0.8, size[0]), size[1] * 0.9)
+        gap = draw.choice([1.8, 2.0, 3.0])
+        image = _image(mode if mode not in ("RGBA", "LA") else mode[:-1] + "a", size)
+        image = image.convert(mode)
+        for kind in (BOX, LANCZOS):
+            theirs = image.resize(out, _FILTERS[kind], box=box, reducing_gap=gap)
+            ours = resize(image, out, kind, box=box, reducing_gap=gap)
+            assert ours.tobytes() == theirs.tobytes(), (mode, size, out, box, gap, kind)
