@@ -39,6 +39,7 @@ from PIL import Image, ImageCms, features
 
 from preflight.datapaths import default_profiles_dir
 from preflight.errors import InvalidProfile, UnknownProfile
+from preflight.resample import to_pixels
 
 __all__ = [
     "DEFAULT_OUTPUT_PROFILE",
@@ -365,14 +366,14 @@ class ConversionTables:
         if image.mode == "L":
             np.take(table, np.asarray(image), out=out)
         else:
-            # Pillow stores RGB as 4 bytes a pixel; "RGBX" hands them over unpacked, so one
-            # mask makes the table index (no per-channel shifting). Strip by strip, so the
-            # temporaries stay small whatever the canvas.
+            # Pillow stores RGB as 4 bytes a pixel; to_pixels hands them over as they are,
+            # so one mask makes the table index (no per-channel shifting). Strip by strip, so
+            # the temporaries stay small whatever the canvas.
             low_24_bits = np.uint32(_RGB_COLOURS - 1)
             for top in range(0, height, _LOOKUP_ROWS):
                 bottom = min(height, top + _LOOKUP_ROWS)
-                strip = image.crop((0, top, width, bottom)).tobytes("raw", "RGBX")
-                index = np.frombuffer(strip, dtype=_WORD) & low_24_bits
+                strip = to_pixels(image.crop((0, top, width, bottom)))
+                index = strip.reshape(-1).view(_WORD) & low_24_bits
                 np.take(table, index, out=out[top:bottom].reshape(-1))
         return Image.frombuffer("CMYK", (width, height), out, "raw", "CMYK", 0, 1)
 

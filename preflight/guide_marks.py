@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from preflight.geometry import ResolvedPlacement, mm_to_px
+from preflight.resample import to_pixels
 from preflight.templates import Template
 from preflight.zones import cutout_box, cutout_radius_px
 
@@ -306,8 +307,8 @@ def _read_corners(rgb: Image.Image, batches: list[_Batch]) -> None:
         if all(start == stop for start, stop in spans):
             continue
         y0, y1 = max(0, top - margin), min(height, top + band_rows + margin)
-        band = rgb.crop((0, y0, width, y1)).tobytes("raw", "RGBX")
-        words = np.frombuffer(band, dtype=np.uint32)
+        # RGB as four bytes a pixel (the fourth is never read).
+        words = to_pixels(rgb.crop((0, y0, width, y1))).reshape(-1).view(np.uint32)
         for b, (start, stop) in zip(batches, spans, strict=True):
             if start < stop:
                 row0, col0, _ = _grid(*b.samples(b.points[start:stop]))
