@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import struct
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -37,7 +36,9 @@ _MIN_PIECE_BYTES = 256 * 1024  # smaller pieces are not worth a thread
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    # ISA-L's checksums: the same values as zlib's, 2-6x sooner (SIMD).
+    checksum = isal_zlib.crc32(body, isal_zlib.crc32(kind))
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", checksum)
 
 
 def _deflate_piece(data: memoryview, last: bool) -> bytes:
@@ -69,7 +70,7 @@ def encode_png(image: Image.Image, threads: int = 2) -> bytes:
     else:
         deflated = [_deflate_piece(piece, last) for piece, last in zip(pieces, lasts, strict=True)]
     stream = (
-        _ZLIB_HEADER_FASTEST + b"".join(deflated) + struct.pack(">I", zlib.adler32(data))
+        _ZLIB_HEADER_FASTEST + b"".join(deflated) + struct.pack(">I", isal_zlib.adler32(data))
     )
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[image.mode], 0, 0, 0)
     return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
