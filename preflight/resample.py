@@ -115,16 +115,6 @@ class PassWeights:
     bounds: np.ndarray
     fixed: np.ndarray
 
-    @property
-    def first(self) -> int:
-        """The first source pixel any output pixel reads."""
-        return int(self.bounds[0, 0])
-
-    @property
-    def last(self) -> int:
-        """One past the last source pixel any output pixel reads."""
-        return int(self.bounds[-1, 0] + self.bounds[-1, 1])
-
     def shifted(self, by: int) -> PassWeights:
         """The same weights for a source that starts ``by`` pixels later."""
         bounds = self.bounds.copy()
