@@ -13,12 +13,9 @@ from pathlib import Path
 from bench.run import TABLES_DIR
 from preflight.checks import CheckConfig
 from preflight.color import ColorSettings, ConversionTables, ProfileLibrary
-from preflight.content import prepare_detectors
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
-from preflight.png_reader import prepare_png_reader
-from preflight.resample import prepare_resampling
-from preflight.runtime import prepare_job_process
+from preflight.runtime import prepare_compiled_code, prepare_job_process
 from preflight.templates import load_catalog
 
 
@@ -58,9 +55,7 @@ def main() -> int:
     tables = ConversionTables(TABLES_DIR)
     tables.prepare(None, profiles.get("chemical-proof"), ColorSettings())
     before_detectors = _rss_bytes()
-    prepare_detectors()  # a worker loads the compiled face search at start, as the table
-    prepare_png_reader()
-    prepare_resampling()
+    prepare_compiled_code()  # a worker loads its compiled code at start, as the table
     baseline = _rss_bytes()  # libraries imported, catalog and profiles loaded, input read
     run_job(request, profiles, tables)
     peak = _peak_rss_bytes()

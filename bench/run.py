@@ -49,13 +49,11 @@ from preflight.color import (
     convert_to_output,
     srgb_profile_bytes,
 )
-from preflight.content import prepare_detectors
 from preflight.job import JobRequest, run_job
 from preflight.loading import LoadLimits
-from preflight.png_reader import prepare_png_reader, read_png
+from preflight.png_reader import read_png
 from preflight.render import encode_print_tiff
-from preflight.resample import prepare_resampling
-from preflight.runtime import prepare_job_process
+from preflight.runtime import prepare_compiled_code, prepare_job_process
 from preflight.templates import Template, load_catalog
 
 SIZES = {"S": (1200, 2400), "M": (2400, 3000), "L": (6000, 8000)}
@@ -428,9 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-imagemagick", action="store_true")
     args = parser.parse_args(argv)
     prepare_job_process()  # as every process that runs jobs does (see preflight.runtime)
-    prepare_detectors()  # as a worker does at start
-    prepare_png_reader()
-    prepare_resampling()
+    prepare_compiled_code()  # as a worker does at start
     repeat = 1 if args.quick else args.repeat
     sizes = ("S", "M") if args.quick else tuple(SIZES)
     catalog = load_catalog()

@@ -17,10 +17,7 @@ import threading
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
-from preflight.content import prepare_detectors
-from preflight.png_reader import prepare_png_reader
-from preflight.resample import prepare_resampling
-from preflight.runtime import prepare_job_process
+from preflight.runtime import prepare_compiled_code, prepare_job_process
 from preflight.settings import Settings
 from worker.tasks import TransientError, WorkerContext, claim_next, process_job
 from worker.webhooks import deliver_due
@@ -79,9 +76,7 @@ def _loop(
 
 def _process_main(settings_json: str, index: int, parent_pid: int) -> None:
     prepare_job_process()  # before any job thread starts (see preflight.runtime)
-    prepare_detectors()
-    prepare_png_reader()
-    prepare_resampling()
+    prepare_compiled_code()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

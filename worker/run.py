@@ -8,10 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from preflight.content import prepare_detectors
-from preflight.png_reader import prepare_png_reader
-from preflight.resample import prepare_resampling
-from preflight.runtime import prepare_job_process
+from preflight.runtime import prepare_compiled_code, prepare_job_process
 from preflight.settings import Settings
 from worker.celery_app import make_celery
 
@@ -23,9 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Before any job thread starts; the pool's forked children inherit it.
     prepare_job_process()
-    prepare_detectors()
-    prepare_png_reader()
-    prepare_resampling()
+    prepare_compiled_code()
     settings = Settings()
     app = make_celery(settings)
     # No mingle or gossip: the workers share nothing but the broker and the records, and
