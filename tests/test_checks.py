@@ -279,6 +279,11 @@ def test_distinct_pixel_pairs_give_back_every_pixel(mode: str) -> None:
     back = np.asarray(colours).reshape(colours.width, bands)[pair_of_pixel]
     assert np.array_equal(back, art.reshape(60 * 40, bands))
     assert np.array_equal(np.asarray(inks).reshape(-1, 4)[pair_of_pixel], ink.reshape(-1, 4))
+    # Each pair once: the conversions and ΔE run once a pair.
+    pairs = np.concatenate(
+        [np.asarray(colours).reshape(colours.width, bands), np.asarray(inks).reshape(-1, 4)], axis=1
+    )
+    assert len(np.unique(pairs, axis=0)) == len(pairs)
 
 
 def test_black_point_table_maps_exactly_as_the_direct_mapping(profiles: ProfileLibrary) -> None:
