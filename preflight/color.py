@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, features
 
+from preflight.cmyk_grid import CmykGrid
 from preflight.datapaths import default_profiles_dir
 from preflight.errors import InvalidProfile, UnknownProfile
 from preflight.resample import to_pixels
@@ -610,10 +611,16 @@ def soft_proof(cmyk: Image.Image, output: OutputProfile) -> Image.Image:
 
     Absolute colorimetric from the press profile: the paper's own white and tint are kept
     (relative colorimetric would map paper to screen white and flatter the print).
+
+    Through the transform's grid (:mod:`preflight.cmyk_grid`: within one level of LittleCMS,
+    three times as fast), or LittleCMS itself for a profile whose grid fails its check.
     """
     transform = _cached_transform(
         output.data, srgb_profile_bytes(), "CMYK", "RGB", RenderingIntent.ABSOLUTE, False
     )
+    grid = _soft_proof_grid(_profile_digest(output.data), transform)
+    if grid is not None:
+        return grid.convert(cmyk if cmyk.mode == "CMYK" else cmyk.convert("CMYK"))
     try:
         converted = ImageCms.applyTransform(cmyk.convert("CMYK"), transform)
     except (ImageCms.PyCMSError, ValueError) as exc:
@@ -621,3 +628,18 @@ def soft_proof(cmyk: Image.Image, output: OutputProfile) -> Image.Image:
     if converted is None:
         raise RuntimeError("LittleCMS returned no image")
     return converted
+
+
+_GRIDS: dict[str, CmykGrid | None] = {}
+_GRIDS_LOCK = threading.Lock()
+
+
+def _soft_proof_grid(
+    output_digest: str, transform: ImageCms.ImageCmsTransform
+) -> CmykGrid | None:
+    # Built once per output profile and process (~10 ms: 83 521 nodes and 32 768 check
+    # colours through LittleCMS), under the lock so that two job threads build it once.
+    with _GRIDS_LOCK:
+        if output_digest not in _GRIDS:
+            _GRIDS[output_digest] = CmykGrid.build(lambda image: _apply(image, transform))
+        return _GRIDS[output_digest]
