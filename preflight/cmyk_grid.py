@@ -1,5 +1,5 @@
 """A LittleCMS transform from 8-bit CMYK, sampled once on LittleCMS's own grid and
-interpolated as LittleCMS does: within one level of its bytes, three times as fast.
+interpolated as LittleCMS does: within one level of its bytes, 3.6 times as fast.
 
 Why: the soft proof (CMYK → sRGB, :func:`preflight.color.soft_proof`) ran at ~36 ns a pixel in
 LittleCMS, 18 ms of every phone proof and the longest step at the end of a job. An exact
@@ -11,10 +11,10 @@ per channel (its default grid for four-channel input), linearly along the first 
 and by tetrahedra across the other three (M, Y, K). The nodes sit at ``i × 255 / 16``. Ours
 sit at the nearest whole levels (0, 16, 32, … 128, … 239, 255), hold what LittleCMS gives
 there, and are interpolated the same way, so both cut the cube into the same cells (to half
-a level) and the same tetrahedra. Only the nodes' rounding to 8 bits and the final rounding differ: on
-scikit-image's photographs and on a million random CMYK colours, no channel is more than one
-level from LittleCMS, and two pixels in three are identical. A phone proof's 501 × 1015 px
-take 6 ms, where LittleCMS takes 18.
+a level) and the same tetrahedra. Only the nodes' rounding to 8 bits and the final rounding
+differ: on scikit-image's photographs and on a million random CMYK colours, no channel is
+more than one level from LittleCMS, and two pixels in three are identical. A phone proof's
+501 × 1015 px take 5.6 ms, where LittleCMS takes 20.3.
 
 A profile whose transform LittleCMS evaluates differently would show it: each grid is
 checked at build time against LittleCMS on random colours, and a grid that misses by more
@@ -58,6 +58,16 @@ def _interpolate(
     stride_m = n * stride_y
     stride_c = n * stride_m
     far = stride_m + stride_y + stride_k
+    # By case (bits: M ≥ Y, Y ≥ K, M ≥ K): the corners after the low one. Cases 1 and 6
+    # cannot happen.
+    firsts = np.array([stride_k, 0, stride_y, stride_y, stride_k, stride_m, 0, stride_m], np.uint64)
+    seconds = np.array(
+        [
+            stride_k + stride_y, 0, stride_y + stride_k, stride_y + stride_m,
+            stride_k + stride_m, stride_m + stride_k, 0, stride_m + stride_y,
+        ],
+        np.uint64,
+    )  # fmt: skip
     one = np.float32(1.0)
     for row in range(pixels.shape[0]):
         line = pixels[row]
@@ -67,20 +77,13 @@ def _interpolate(
             base = cell[c] * stride_c + cell[m] * stride_m + cell[y] * stride_y + cell[k] * stride_k
             fc, fm, fy, fk = fraction[c], fraction[m], fraction[y], fraction[k]
             # The tetrahedron: from the cell's low corner along the axis that has come
-            # furthest, then the next, then the last (LittleCMS's six cases).
-            if fm >= fy:
-                if fy >= fk:
-                    first, second, f1, f2, f3 = stride_m, stride_m + stride_y, fm, fy, fk
-                elif fm >= fk:
-                    first, second, f1, f2, f3 = stride_m, stride_m + stride_k, fm, fk, fy
-                else:
-                    first, second, f1, f2, f3 = stride_k, stride_k + stride_m, fk, fm, fy
-            elif fm >= fk:
-                first, second, f1, f2, f3 = stride_y, stride_y + stride_m, fy, fm, fk
-            elif fy >= fk:
-                first, second, f1, f2, f3 = stride_y, stride_y + stride_k, fy, fk, fm
-            else:
-                first, second, f1, f2, f3 = stride_k, stride_k + stride_y, fk, fy, fm
+            # furthest, then the next, then the last (LittleCMS's six cases), chosen by
+            # table, not by branches: photo pixels would mispredict them half the time.
+            case = (int(fm >= fy) << 2) | (int(fy >= fk) << 1) | int(fm >= fk)
+            first, second = firsts[case], seconds[case]
+            f1 = max(fm, max(fy, fk))
+            f3 = min(fm, min(fy, fk))
+            f2 = (fm + fy + fk) - f1 - f3
             w0, w1, w2, w3 = one - f1, f1 - f2, f2 - f3, f3
             for channel in range(3):
                 low = base + np.uint64(channel)

@@ -613,7 +613,7 @@ def soft_proof(cmyk: Image.Image, output: OutputProfile) -> Image.Image:
     (relative colorimetric would map paper to screen white and flatter the print).
 
     Through the transform's grid (:mod:`preflight.cmyk_grid`: within one level of LittleCMS,
-    three times as fast), or LittleCMS itself for a profile whose grid fails its check.
+    3.6 times as fast), or LittleCMS itself for a profile whose grid fails its check.
     """
     transform = _cached_transform(
         output.data, srgb_profile_bytes(), "CMYK", "RGB", RenderingIntent.ABSOLUTE, False
