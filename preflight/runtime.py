@@ -31,6 +31,7 @@ import sys
 from preflight.cmyk_grid import prepare_cmyk_grid
 from preflight.colorshift import prepare_color_shift
 from preflight.content import prepare_detectors
+from preflight.guide_marks import prepare_guide_marks
 from preflight.png_reader import prepare_png_reader
 from preflight.resample import prepare_resampling
 
@@ -52,15 +53,16 @@ def prepare_job_process() -> None:
 
 def prepare_compiled_code() -> None:
     """Load every compiled loop now (the face search, the PNG unfilter, the resampling
-    passes, the colour-shift pair search, the soft proof's grid): compiled on a machine's
-    first run (~15 s in all), loaded from Numba's on-disk cache afterwards (~0.3 s), so that
-    a worker's first job does not wait for them. Worker processes and the benchmark call it
-    at start."""
+    passes, the colour-shift pair search, the soft proof's grid, the guide search): compiled
+    on a machine's first run (~20 s in all), loaded from Numba's on-disk cache afterwards
+    (~0.3 s), so that a worker's first job does not wait for them. Worker processes and the
+    benchmark call it at start."""
     prepare_detectors()
     prepare_png_reader()
     prepare_resampling()
     prepare_color_shift()
     prepare_cmyk_grid()
+    prepare_guide_marks()
 
 
 def _use_one_malloc_arena() -> bool:
