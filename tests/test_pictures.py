@@ -278,6 +278,22 @@ def test_color_shift_map_without_a_comparison_still_renders(catalog: Catalog) ->
     assert picture.canvas_size_px[1] == ANNOTATED_HEIGHT_PX
 
 
+def test_color_shift_bands_are_painted_as_pillow_pastes_them() -> None:
+    from preflight.annotate import _SHIFT_BANDS, _painted_greys
+
+    rng = np.random.default_rng(8)
+    grey = rng.integers(110, 256, (40, 64), dtype=np.uint8)
+    bands = rng.integers(0, len(_SHIFT_BANDS) + 1, grey.shape)
+    # What the map used to do: a paste of each band's colour through its mask.
+    expected = Image.fromarray(grey, "L").convert("RGB")
+    for band, (_, colour, opacity, _) in enumerate(_SHIFT_BANDS):
+        mask = ((bands > band) * round(255 * opacity)).astype(np.uint8)
+        expected.paste(colour, (0, 0, *expected.size), Image.fromarray(mask, "L"))
+    words = np.take(_painted_greys(), bands * 256 + grey)
+    looked_up = words.view(np.uint8).reshape(*grey.shape, 4)[..., :3]
+    assert np.array_equal(looked_up, np.asarray(expected))
+
+
 def test_check_writes_every_picture(tmp_path: Path) -> None:
     artwork = tmp_path / "art.jpg"
     photo((1000, 2000)).save(artwork, quality=92)
