@@ -54,7 +54,7 @@ def prepare_job_process() -> None:
 def prepare_compiled_code() -> None:
     """Load every compiled loop now (the face search, the PNG unfilter, the resampling
     passes, the colour-shift pair search, the soft proof's grid, the guide search): compiled
-    on a machine's first run (~20 s in all), loaded from Numba's on-disk cache afterwards
+    on a machine's first run (~13 s in all), loaded from Numba's on-disk cache afterwards
     (~0.3 s), so that a worker's first job does not wait for them. Worker processes and the
     benchmark call it at start."""
     prepare_detectors()
