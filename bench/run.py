@@ -337,6 +337,10 @@ def checks_cost(template: Template, profiles: ProfileLibrary, tables: Conversion
 # --- the queue ----------------------------------------------------------------------------
 
 
+# The queue's runs: worker processes and threads a job.
+_QUEUE_RUNS = {"1_worker": (1, 1), "2_worker": (2, 1), "1_worker_2_threads": (1, 2)}
+
+
 def queue_throughput(jobs: int, rounds: int) -> dict[str, Any]:
     """Jobs per minute through Celery on Redis with PostgreSQL records.
 
@@ -346,23 +350,21 @@ def queue_throughput(jobs: int, rounds: int) -> dict[str, Any]:
     on one side only); the figure is the median of the rounds' ratios. For comparison, once,
     1 worker process whose jobs use both cores (``job_threads=2``, the latency setting).
     """
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' live service
     data = artwork(SIZES["S"], "jpeg")
     serials = itertools.count()
-    scaling = (("1_worker", 1), ("2_worker", 2))
-    per_minute: dict[str, list[float]] = {"1_worker": [], "2_worker": [], "1_worker_2_threads": []}
+    per_minute: dict[str, list[float]] = {label: [] for label in _QUEUE_RUNS}
     ratios: list[float] = []
     for round_number in range(rounds):
-        order = scaling if round_number % 2 == 0 else scaling[::-1]
-        for label, processes in order:
-            per_minute[label].append(_jobs_per_minute(data, jobs, processes, 1, label, serials))
+        scaling = ("1_worker", "2_worker") if round_number % 2 == 0 else ("2_worker", "1_worker")
+        for label in scaling:
+            per_minute[label].append(_jobs_per_minute(data, jobs, label, serials))
         ratios.append(per_minute["2_worker"][-1] / per_minute["1_worker"][-1])
     per_minute["1_worker_2_threads"].append(
-        _jobs_per_minute(data, jobs, 1, 2, "1_worker_2_threads", serials)
+        _jobs_per_minute(data, jobs, "1_worker_2_threads", serials)
     )
     results: dict[str, Any] = {"jobs_per_run": jobs, "rounds": rounds}
-    for label, processes, threads in (
-        ("1_worker", 1, 1), ("2_worker", 2, 1), ("1_worker_2_threads", 1, 2)
-    ):  # fmt: skip
+    for label, (processes, threads) in _QUEUE_RUNS.items():
         results[label] = {
             "processes": processes,
             "job_threads": threads,
@@ -374,13 +376,9 @@ def queue_throughput(jobs: int, rounds: int) -> dict[str, Any]:
     return results
 
 
-def _jobs_per_minute(
-    data: bytes, jobs: int, processes: int, threads: int, label: str, serials: Iterator[int]
-) -> float:
-    """One timed batch of ``jobs`` through a fresh service with ``processes`` workers."""
-    root = str(Path(__file__).resolve().parent.parent)  # the tests' live service helpers
-    if root not in sys.path:
-        sys.path.insert(0, root)
+def _jobs_per_minute(data: bytes, jobs: int, label: str, serials: Iterator[int]) -> float:
+    """One timed batch of ``jobs`` through a fresh service set up as ``label`` says."""
+    processes, threads = _QUEUE_RUNS[label]
     from api.records import Job
     from tests.live import WorkerProcess, live_service
 
