@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,9 @@ from api.db import Database, migrate
 from api.errors import BadRequest, Unauthorized
 from api.records import Base, utcnow
 from api.storage import Storage, StorageKeyError
+from preflight.settings import Settings
 from tests.live import BACKENDS, database_url
+from worker import tasks
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -65,6 +70,53 @@ def test_a_forked_child_never_shares_its_parents_database_connection(tmp_path: P
             assert _backend_pid(database) == parent_backend  # the parent's socket is intact
         finally:
             database.dispose()
+
+
+def test_a_child_forked_while_a_thread_opens_the_database_opens_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Celery forks a replacement child at any moment, also while the worker's maintenance
+    thread is half-way through opening the database. The child must open its own, not wait
+    forever on what the parent's thread held at the fork (it did, with cached_property)."""
+    opening = threading.Event()
+    release = threading.Event()
+    real_database = tasks.Database
+
+    def slow_in_the_parents_thread(url: str) -> Database:
+        if threading.current_thread().name == "slow-opener":
+            opening.set()
+            release.wait(30)
+        return real_database(url)
+
+    monkeypatch.setattr(tasks, "Database", slow_in_the_parents_thread)
+    context = tasks.WorkerContext(Settings(data_dir=tmp_path))
+    opener = threading.Thread(target=lambda: context.db, name="slow-opener")
+    opener.start()
+    try:
+        assert opening.wait(10)
+        child = os.fork()
+        if child == 0:  # the child: open the database, never return into pytest
+            code = 1
+            try:
+                with context.db.session() as session:
+                    code = 0 if session.execute(text("SELECT 1")).scalar_one() == 1 else 1
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 20
+        status = None
+        while status is None and time.monotonic() < deadline:
+            finished, raw = os.waitpid(child, os.WNOHANG)
+            status = raw if finished else None
+            time.sleep(0.05)
+        if status is None:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+        assert status is not None, "the forked child hung opening the database"
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        opener.join()
+    assert context.db.session  # the parent's thread finished opening its own
 
 
 def test_keys_are_stored_hashed_and_checked(tmp_path: Path) -> None:

@@ -349,6 +349,10 @@ def _start_maintenance(sender: Any = None, **_: Any) -> None:
     if app is None or not hasattr(app.conf, "preflight_context"):
         return
     context: WorkerContext = app.conf.preflight_context
+    # The database engine (and the driver's import) is made here, on the thread that forks
+    # the pool's children, not on the maintenance thread: a child forked while another
+    # thread is half-way through such work inherits its locks held, and hangs on them.
+    context.db  # noqa: B018 (made for its side effect)
     maintenance = Maintenance(CeleryDispatcher(app, context.settings, context))
     _MAINTENANCE[app.main or "preflight"] = maintenance
     maintenance.start()
