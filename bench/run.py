@@ -17,7 +17,8 @@ PNG, PNG with alpha) and each template (iPhone 15, iPad 10) it measures:
 Then the CMYK conversion step alone against a plain ImageCms transform, and jobs per minute
 through the real queue (Celery on Redis, records in PostgreSQL) with 1 and 2 worker
 processes, back to back in rounds. Every comparison is a ratio of medians measured in this
-run (machines are noisy).
+run (machines are noisy); the pipelines of a row are measured in turns, one run of each a
+round, so that a slow spell of the machine slows every side of a ratio.
 """
 
 from __future__ import annotations
@@ -494,9 +495,16 @@ def main(argv: list[str] | None = None) -> int:
                             SIZES[size_name][0] * SIZES[size_name][1]
                             * (4 if kind == "png-alpha" else 3) / 1e6, 1),
                     }  # fmt: skip
-                    for name, work in pipelines.items():
+                    for work in pipelines.values():
                         work()  # warm-up: caches, page faults, lazy imports
-                        row[name] = summary([measure(work) for _ in range(repeat)])
+                    # Taken in turns, one run of each pipeline a round: a slow spell of the
+                    # machine then slows every side of a ratio, not the one measured in it.
+                    runs: dict[str, list[Run]] = {name: [] for name in pipelines}
+                    for _ in range(repeat):
+                        for name, work in pipelines.items():
+                            runs[name].append(measure(work))
+                    for name, measured in runs.items():
+                        row[name] = summary(measured)
                     row["ours"]["peak_mb"] = job_peak_mb(path, template_id)
                     rows.append(row)
                     print(_line(row), flush=True)
