@@ -17,7 +17,7 @@ import io
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -276,17 +276,23 @@ def _content(kind: str, index: int, template: Template, size_mm: float) -> Image
     return logo(round(mm_to_px(size_mm, dpi)))
 
 
-def clean_cases(catalog: Catalog) -> Iterator[Case]:
+# A case is listed by its maker, which builds its artwork when called: a run over part of the
+# set (the test suite's third) builds only that part (building all 196 took ~3 minutes).
+CaseMaker = Callable[[], Case]
+
+
+def clean_case_makers(catalog: Catalog) -> Iterator[CaseMaker]:
     for t_index, template_id in enumerate(CLEAN_TEMPLATES):
         template = catalog.get(template_id)
         for b_index, name in enumerate(BACKGROUNDS):
-            art = background(name, _min_size(template), seed=t_index * 10 + b_index)
-            yield Case(
-                f"clean/{template_id}/{name}",
-                template_id,
-                _Artwork(art).encode(),
-                family=template.family,
-            )
+            yield partial(_clean_case, template, name, t_index * 10 + b_index)
+
+
+def _clean_case(template: Template, name: str, seed: int) -> Case:
+    art = background(name, _min_size(template), seed=seed)
+    return Case(
+        f"clean/{template.id}/{name}", template.id, _Artwork(art).encode(), family=template.family
+    )
 
 
 # Real photographs shipped with scikit-image, full-bleed, nothing planted. Not labelled clean:
@@ -311,21 +317,28 @@ PHOTOGRAPH_REVIEW: dict[tuple[str, str], tuple[bool, str]] = {
 }
 
 
-def photograph_cases(catalog: Catalog) -> Iterator[Case]:
+def photograph_case_makers(catalog: Catalog) -> Iterator[CaseMaker]:
+    for name in PHOTOGRAPHS:
+        for template_id in CLEAN_TEMPLATES:
+            yield partial(_photograph_case, catalog.get(template_id), name)
+
+
+@cache
+def _photograph(name: str) -> Image.Image:
     from skimage import data
 
-    for name in PHOTOGRAPHS:
-        photo = Image.fromarray(getattr(data, name)()).convert("RGB")
-        for template_id in CLEAN_TEMPLATES:
-            template = catalog.get(template_id)
-            art = ImageOps.fit(photo, _min_size(template), Image.Resampling.BICUBIC)
-            yield Case(
-                f"photo/{template_id}/{name}",
-                template_id,
-                _Artwork(art, "JPEG", {"quality": 92}).encode(),
-                family=template.family,
-                labelled=False,
-            )
+    return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+
+def _photograph_case(template: Template, name: str) -> Case:
+    art = ImageOps.fit(_photograph(name), _min_size(template), Image.Resampling.BICUBIC)
+    return Case(
+        f"photo/{template.id}/{name}",
+        template.id,
+        _Artwork(art, "JPEG", {"quality": 92}).encode(),
+        family=template.family,
+        labelled=False,
+    )
 
 
 def _mistakes(template: Template, index: int) -> Iterator[tuple[str, Callable[[], Case]]]:
@@ -501,29 +514,37 @@ _WRONG_DEVICE_PAIRS = {
 }
 
 
-def mistake_cases(catalog: Catalog) -> Iterator[Case]:
+def mistake_case_makers(catalog: Catalog) -> Iterator[CaseMaker]:
     for index, template_id in enumerate(MISTAKE_TEMPLATES):
         template = catalog.get(template_id)
         for label, make in _mistakes(template, index):
             if label == "wrong-device-size":
                 continue
-            yield make()
+            yield make
         size_for, guide_for = (catalog.get(t) for t in _WRONG_DEVICE_PAIRS[template_id])
-        bg_name = BACKGROUNDS[index % len(BACKGROUNDS)]
-        art = background(bg_name, size_for.canvas_size_px, seed=200 + index)
-        yield Case(
-            f"wrong-device-size/{template_id}/{size_for.id}",
-            template_id,
-            _Artwork(art).encode(),
-            expected=frozenset({"wrong-device"}),
-            family=template.family,
-        )
-        w, h = guide_for.canvas_size_px
-        art = background(bg_name, (w, h), seed=300 + index)
-        yield Case(
-            f"wrong-device-guide/{template_id}/{guide_for.id}",
-            template_id,
-            _Artwork(_with_guides(art, guide_for)).encode(),
-            expected=frozenset({"wrong-device", "template-guides-present"}),
-            family=template.family,
-        )
+        yield partial(_sized_for_another_device, template, index, size_for)
+        yield partial(_guides_of_another_device, template, index, guide_for)
+
+
+def _sized_for_another_device(template: Template, index: int, size_for: Template) -> Case:
+    bg_name = BACKGROUNDS[index % len(BACKGROUNDS)]
+    art = background(bg_name, size_for.canvas_size_px, seed=200 + index)
+    return Case(
+        f"wrong-device-size/{template.id}/{size_for.id}",
+        template.id,
+        _Artwork(art).encode(),
+        expected=frozenset({"wrong-device"}),
+        family=template.family,
+    )
+
+
+def _guides_of_another_device(template: Template, index: int, guide_for: Template) -> Case:
+    bg_name = BACKGROUNDS[index % len(BACKGROUNDS)]
+    art = background(bg_name, guide_for.canvas_size_px, seed=300 + index)
+    return Case(
+        f"wrong-device-guide/{template.id}/{guide_for.id}",
+        template.id,
+        _Artwork(_with_guides(art, guide_for)).encode(),
+        expected=frozenset({"wrong-device", "template-guides-present"}),
+        family=template.family,
+    )

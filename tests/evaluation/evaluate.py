@@ -27,9 +27,9 @@ from preflight.templates import Catalog, load_catalog
 from tests.evaluation.cases import (
     PHOTOGRAPH_REVIEW,
     Case,
-    clean_cases,
-    mistake_cases,
-    photograph_cases,
+    clean_case_makers,
+    mistake_case_makers,
+    photograph_case_makers,
 )
 
 RECALL_TARGET = 0.95
@@ -117,10 +117,11 @@ def evaluate(catalog: Catalog, every: int = 1, photographs: bool = False) -> Sco
     profiles = ProfileLibrary()
     scores = Scores()
     started = time.perf_counter()
-    cases = list(clean_cases(catalog)) + list(mistake_cases(catalog))
+    makers = list(clean_case_makers(catalog)) + list(mistake_case_makers(catalog))
     if photographs:
-        cases += list(photograph_cases(catalog))
-    for case in cases[::every]:
+        makers += list(photograph_case_makers(catalog))
+    for make in makers[::every]:
+        case = make()
         template = catalog.get(case.template_id)
         others = tuple(t for t in catalog if t.id != template.id)
         report = run_job(
