@@ -522,29 +522,22 @@ def mistake_case_makers(catalog: Catalog) -> Iterator[CaseMaker]:
                 continue
             yield make
         size_for, guide_for = (catalog.get(t) for t in _WRONG_DEVICE_PAIRS[template_id])
-        yield partial(_sized_for_another_device, template, index, size_for)
-        yield partial(_guides_of_another_device, template, index, guide_for)
+        yield partial(_made_for_another_device, template, index, size_for, with_guides=False)
+        yield partial(_made_for_another_device, template, index, guide_for, with_guides=True)
 
 
-def _sized_for_another_device(template: Template, index: int, size_for: Template) -> Case:
+def _made_for_another_device(
+    template: Template, index: int, other: Template, with_guides: bool
+) -> Case:
+    """Artwork sized for ``other`` (and, ``with_guides``, carrying its guide lines) sent for
+    ``template``."""
     bg_name = BACKGROUNDS[index % len(BACKGROUNDS)]
-    art = background(bg_name, size_for.canvas_size_px, seed=200 + index)
+    art = background(bg_name, other.canvas_size_px, seed=(300 if with_guides else 200) + index)
+    expected = {"wrong-device", "template-guides-present"} if with_guides else {"wrong-device"}
     return Case(
-        f"wrong-device-size/{template.id}/{size_for.id}",
+        f"wrong-device-{'guide' if with_guides else 'size'}/{template.id}/{other.id}",
         template.id,
-        _Artwork(art).encode(),
-        expected=frozenset({"wrong-device"}),
-        family=template.family,
-    )
-
-
-def _guides_of_another_device(template: Template, index: int, guide_for: Template) -> Case:
-    bg_name = BACKGROUNDS[index % len(BACKGROUNDS)]
-    art = background(bg_name, guide_for.canvas_size_px, seed=300 + index)
-    return Case(
-        f"wrong-device-guide/{template.id}/{guide_for.id}",
-        template.id,
-        _Artwork(_with_guides(art, guide_for)).encode(),
-        expected=frozenset({"wrong-device", "template-guides-present"}),
+        _Artwork(_with_guides(art, other) if with_guides else art).encode(),
+        expected=frozenset(expected),
         family=template.family,
     )
