@@ -623,9 +623,10 @@ def print_report(report: dict[str, Any]) -> None:
     else:
         print(f"  {queue['jobs_per_run']} jobs a run; 1 and 2 workers back to back in "
               f"{queue['rounds']} round(s)")  # fmt: skip
-        for label, title in (("1_worker", "1 worker, 1 thread a job"),
-                             ("2_worker", "2 workers, 1 thread a job"),
-                             ("1_worker_2_threads", "1 worker, 2 threads a job")):  # fmt: skip
+        for label in _QUEUE_RUNS:
+            processes, threads = queue[label]["processes"], queue[label]["job_threads"]
+            title = (f"{processes} worker{'s' * (processes > 1)}, "
+                     f"{threads} thread{'s' * (threads > 1)} a job")  # fmt: skip
             runs = ", ".join(f"{v:.0f}" for v in queue[label]["runs_jobs_per_minute"])
             print(f"  {title:<27} {queue[label]['jobs_per_minute']:6.0f} jobs/min "
                   f"(runs: {runs})")  # fmt: skip
